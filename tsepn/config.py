@@ -1,0 +1,143 @@
+"""Checked YAML configs: a dataclass is the schema, an unknown key is an error.
+
+    cfg = load_config(DataConf, "conf/data.yaml", overrides=["train.seconds=4"])
+
+Nested dataclasses become nested mappings. Overrides are `dotted.key=value`
+with the value parsed as YAML. Errors name the file and the dotted key.
+Free-form mappings (model args, say) are plain `dict` fields: checked by
+whatever consumes them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional, Type, TypeVar
+
+import yaml
+
+from tsepn.fileio import write_text_atomic
+
+C = TypeVar("C")
+
+
+class ConfigError(ValueError):
+    """A config that does not fit its schema; the message names the source and key."""
+
+
+def load_yaml(path) -> Dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: Dict[str, Any], overrides: Iterable[str]) -> Dict[str, Any]:
+    """Set `a.b.c=value` entries (value parsed as YAML) in a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected dotted.key=value")
+        key, raw = item.split("=", 1)
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a mapping")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def from_dict(schema: Type[C], data: Dict[str, Any], source: str = "<config>", prefix: str = "") -> C:
+    """Build dataclass `schema` from a mapping, rejecting unknown keys and bad types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {prefix or 'top level'} must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(where + k for k in unknown)}; "
+            f"allowed under {prefix or 'top level'}: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(schema)
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _convert(hints[name], value, source, key)
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"{source}: missing required key(s) {', '.join(where + m for m in missing)}")
+    return schema(**kwargs)
+
+
+def _convert(hint, value, source: str, key: str):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, source, key)
+    if origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _convert(inner[0], value, source, key)
+        return value
+    if hint is Any:
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+        item = args[0] if args else Any
+        return type(value)(_convert(item, v, source, f"{key}[{i}]") for i, v in enumerate(value)) if origin is list else tuple(value)
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def load_config(schema: Type[C], path=None, overrides: Optional[Iterable[str]] = None) -> C:
+    """Load YAML `path` (optional) into `schema`, applying dotted overrides."""
+    data = load_yaml(path) if path is not None else {}
+    apply_overrides(data, overrides or [])
+    return from_dict(schema, data, source=str(path) if path is not None else "<overrides>")
+
+
+def to_dict(cfg) -> Dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg, path) -> None:
+    """Write the merged config (what actually ran) atomically as YAML."""
+    data = to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
