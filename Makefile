@@ -1,0 +1,24 @@
+# tsepn: the two commands a new user needs, and a few helpers.
+#   make demo   set up tools/venv, run the monaural recipe on the built-in mini corpus
+#   make test   set up tools/venv, run the test suite (CPU, minutes)
+PYTHON := tools/venv/bin/python
+RECIPE := egs/librispeech_wham/mono
+PYTEST_ARGS ?= -q
+
+.PHONY: demo test venv bench clean-demo
+
+venv:
+	bash tools/setup_venv.sh
+
+demo: venv
+	cd $(RECIPE) && ./run.sh
+
+test: venv
+	$(PYTHON) -m pytest $(PYTEST_ARGS) tests
+
+bench: venv
+	tools/venv/bin/tsepn-bench render
+	tools/venv/bin/tsepn-bench model
+
+clean-demo:
+	rm -rf $(RECIPE)/corpus $(RECIPE)/data $(RECIPE)/exp
