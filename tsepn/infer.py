@@ -1,0 +1,236 @@
+"""Inference: run a trained model on one (mixture, positive, negative) triple.
+
+    extractor = Extractor.from_checkpoint("exp/x/model.pt", chunk_seconds=1.0)
+    out = extractor(mix, pos, neg)          # numpy float32 [C, T] in, [Cout, T] out
+
+The enrollments are encoded once; the mixture then goes through the model in one call
+(chunk_seconds=None) or in chunks of `chunk_seconds`, carrying the model's streaming state
+from chunk to chunk exactly as a live stream would (the last chunk may be shorter).
+
+`cut_enrollments` makes the positive/negative pair from ONE recording and a segments file
+(see its docstring for the format).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from tsepn.fileio import TableError, iter_table
+
+log = logging.getLogger(__name__)
+
+# Shortest enrollment accepted: below this the "who is the target" comparison has too
+# little speech to work with (the paper uses 3 s enrollments).
+MIN_ENROLL_SECONDS = 0.5
+DEFAULT_SAMPLE_RATE = 16000
+
+
+class InputError(ValueError):
+    """Input audio that does not suit the model (channels, length, values)."""
+
+
+def model_io(model) -> Tuple[int, int, int]:
+    """(input channels, output channels, sample rate) a model declares."""
+    in_ch = int(getattr(model, "in_channels", 1))
+    out_ch = int(getattr(model, "out_channels", in_ch))
+    rate = int(getattr(model, "sample_rate", DEFAULT_SAMPLE_RATE))
+    return in_ch, out_ch, rate
+
+
+class Extractor:
+    """Callable wrapper: numpy in, numpy out, enrollment encoded once per call."""
+
+    def __init__(self, model: torch.nn.Module, device="cpu", chunk_seconds: Optional[float] = None):
+        if chunk_seconds is not None and not chunk_seconds > 0:
+            raise ValueError(f"chunk_seconds must be > 0, got {chunk_seconds}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.chunk_seconds = chunk_seconds
+        self.in_channels, self.out_channels, self.sample_rate = model_io(model)
+
+    @classmethod
+    def from_checkpoint(cls, path, arch: Optional[str] = None, device="cpu", chunk_seconds: Optional[float] = None):
+        """Load a tsepn checkpoint, or the authors' `{"state_dict": ...}` file given `arch`."""
+        from tsepn.models.checkpoint import load_model
+
+        return cls(load_model(path, arch=arch), device=device, chunk_seconds=chunk_seconds)
+
+    @property
+    def chunk_samples(self) -> Optional[int]:
+        if self.chunk_seconds is None:
+            return None
+        return max(1, int(round(self.chunk_seconds * self.sample_rate)))
+
+    def __call__(self, mix: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+        mix = self._check(mix, "mixture", min_samples=1)
+        min_enroll = int(math.ceil(MIN_ENROLL_SECONDS * self.sample_rate))
+        pos = self._check(pos, "positive enrollment", min_samples=min_enroll)
+        neg = self._check(neg, "negative enrollment", min_samples=min_enroll)
+        with torch.inference_mode():
+            cond = self.model.encode(self._tensor(pos), self._tensor(neg))
+            out = self._run(self._tensor(mix), cond)
+        return out[0].cpu().numpy().astype(np.float32, copy=False)
+
+    def _run(self, mix: torch.Tensor, cond) -> torch.Tensor:
+        state = self.model.init_state(mix.shape[0])
+        step = self.chunk_samples or mix.shape[-1]
+        outputs = []
+        for start in range(0, mix.shape[-1], step):
+            out, state = self.model(mix[..., start : start + step], cond, state)
+            outputs.append(out)
+        out = torch.cat(outputs, dim=-1)
+        if out.shape[-2:] != (self.out_channels, mix.shape[-1]):
+            raise RuntimeError(
+                f"model returned shape {tuple(out.shape)}, expected [1, {self.out_channels}, {mix.shape[-1]}]"
+            )
+        return out
+
+    def _tensor(self, audio: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(audio).to(self.device)[None]
+
+    def _check(self, audio, name: str, min_samples: int) -> np.ndarray:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[None]
+        if audio.ndim != 2:
+            raise InputError(f"{name}: expected [channels, samples], got shape {audio.shape}")
+        if audio.shape[0] != self.in_channels:
+            raise InputError(
+                f"{name}: {audio.shape[0]} channel(s), but the model takes {self.in_channels}"
+                f" ({_channel_word(self.in_channels)} input)"
+            )
+        if audio.shape[1] < min_samples:
+            raise InputError(
+                f"{name}: {audio.shape[1]} samples ({audio.shape[1] / self.sample_rate:.3f} s) is too short;"
+                f" at least {min_samples} samples ({min_samples / self.sample_rate:.3f} s) are needed"
+            )
+        if not np.all(np.isfinite(audio)):
+            raise InputError(f"{name}: holds NaN or Inf samples")
+        return np.ascontiguousarray(audio)
+
+
+def _channel_word(channels: int) -> str:
+    return {1: "monaural", 2: "binaural"}.get(channels, f"{channels}-channel")
+
+
+# --------------------------------------------------------------------------- segments
+
+
+@dataclass(frozen=True)
+class EnrollSpan:
+    seg_id: str
+    start: float
+    end: float
+    label: str  # "pos" or "neg"
+    lineno: int
+
+
+LABELS = ("pos", "neg")
+
+
+def read_enroll_segments(path, rec_id: Optional[str] = None) -> List[EnrollSpan]:
+    """Read an enrollment segments file: one span per line,
+
+        <seg-id> <rec-id> <start_s> <end_s> <pos|neg>
+
+    like a Kaldi `segments` file with a fifth field: `pos` = the target talks in this
+    span, `neg` = the target is silent. Times are seconds from the start of the recording.
+    Blank lines and duplicate seg-ids are errors. All lines must name one recording, or,
+    if `rec_id` is given, only its lines are used. Errors name the file and line.
+    """
+    path = Path(path)
+    spans: List[EnrollSpan] = []
+    seen = {}
+    recordings = {}
+    for lineno, (seg_id, rec, start_s, end_s, label) in iter_table(path, min_fields=5, max_fields=5):
+        where = f"{path}:{lineno}"
+        if seg_id in seen:
+            raise TableError(f"{where}: duplicate segment id {seg_id!r} (first on line {seen[seg_id]})")
+        seen[seg_id] = lineno
+        if label not in LABELS:
+            raise TableError(f"{where}: label must be 'pos' or 'neg', got {label!r}")
+        start, end = _seconds(start_s, where, "start"), _seconds(end_s, where, "end")
+        if start < 0:
+            raise TableError(f"{where}: start {start} s is negative")
+        if not start < end:
+            raise TableError(f"{where}: start {start} s is not before end {end} s")
+        if rec_id is None:
+            recordings.setdefault(rec, lineno)
+            if len(recordings) > 1:
+                first = next(iter(recordings))
+                raise TableError(
+                    f"{where}: recording {rec!r} differs from {first!r} (line {recordings[first]});"
+                    " a segments file for extraction describes one recording"
+                )
+        elif rec != rec_id:
+            continue
+        spans.append(EnrollSpan(seg_id, start, end, label, lineno))
+    if not spans:
+        which = f" for recording {rec_id!r}" if rec_id is not None else ""
+        raise TableError(f"{path}: no segments{which}")
+    return spans
+
+
+def _seconds(text: str, where: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise TableError(f"{where}: {what} time {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise TableError(f"{where}: {what} time {text!r} is not finite")
+    return value
+
+
+def cut_enrollments(
+    audio: np.ndarray,
+    sample_rate: int,
+    segments_path,
+    rec_id: Optional[str] = None,
+    min_seconds: float = MIN_ENROLL_SECONDS,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Cut (positive, negative) enrollments `[C, T]` out of one recording `audio` `[C, N]`.
+
+    All `pos` spans, in time order, are concatenated into the positive enrollment and all
+    `neg` spans into the negative one. Spans must lie inside the recording (a rounding
+    slack of one millisecond is allowed past the end), must not overlap each other, and
+    each label needs at least `min_seconds` in total.
+    """
+    path = Path(segments_path)
+    spans = read_enroll_segments(path, rec_id=rec_id)
+    duration = audio.shape[-1] / sample_rate
+    for span in spans:
+        if span.end > duration + 1e-3:
+            raise TableError(
+                f"{path}:{span.lineno}: span {span.start}-{span.end} s ends after the recording ({duration:.3f} s)"
+            )
+    ordered = sorted(spans, key=lambda s: (s.start, s.end))
+    for before, after in zip(ordered, ordered[1:]):
+        if after.start < before.end:
+            raise TableError(
+                f"{path}:{after.lineno}: span {after.start}-{after.end} s overlaps line {before.lineno}"
+                f" ({before.start}-{before.end} s)"
+            )
+    parts = {}
+    for label in LABELS:
+        chosen = [s for s in ordered if s.label == label]
+        if not chosen:
+            raise TableError(f"{path}: no '{label}' segment; need at least one 'pos' and one 'neg'")
+        pieces = [audio[:, _sample(s.start, sample_rate) : _sample(s.end, sample_rate)] for s in chosen]
+        joined = np.concatenate(pieces, axis=-1)
+        total = joined.shape[-1] / sample_rate
+        if total < min_seconds:
+            raise TableError(
+                f"{path}: '{label}' segments total {total:.3f} s, at least {min_seconds:.3f} s are needed"
+            )
+        parts[label] = np.ascontiguousarray(joined, dtype=np.float32)
+    return parts["pos"], parts["neg"]
+
+
+def _sample(seconds: float, sample_rate: int) -> int:
+    return int(round(seconds * sample_rate))
