@@ -1,0 +1,88 @@
+"""Write exp/<experiment>/RESULTS.md (and a SI-SNRi plot) from score_* summaries.
+
+    python -m tsepn.bin.make_results --exp-dir exp/proposed_mono --paper proposed \
+        --command "./run.sh --stage 7" --config conf/train.yaml --checkpoint exp/proposed_mono/model.pt
+
+By default the experiment directory is one model whose scores are in
+exp/<experiment>/score_<prefix>_<condition>/. Several models (one table each):
+--model LABEL=SCORE_ROOT (repeatable), with --paper LABEL=NAME to compare each
+with a published row (NAME: proposed, improved, nmf, usef_tfgridnet, tce).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from tsepn.paper_numbers import CONDITIONS, PAPER_NUMBERS
+from tsepn.results import ModelScores, ResultsError, write_results
+
+log = logging.getLogger("tsepn.make_results")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="tsepn-make-results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp-dir", required=True, type=Path)
+    p.add_argument("--model", action="append", default=[], metavar="LABEL=SCORE_ROOT")
+    p.add_argument("--paper", action="append", default=[], metavar="NAME|LABEL=NAME", help=f"published row: {', '.join(sorted(PAPER_NUMBERS))}")
+    p.add_argument("--testset-prefix", default="test", help="score dirs are score_<prefix>_<condition>")
+    p.add_argument("--conditions", nargs="+", default=list(CONDITIONS))
+    p.add_argument("--command", help="the command that produced the scores (recorded verbatim)")
+    p.add_argument("--config", action="append", default=[], type=Path, help="config file used (repeatable)")
+    p.add_argument("--checkpoint", type=Path)
+    p.add_argument("--out", type=Path, help="default: <exp-dir>/RESULTS.md")
+    return p.parse_args(argv)
+
+
+def _pairs(items: List[str], option: str) -> Dict[str, str]:
+    pairs = {}
+    for item in items:
+        if "=" not in item:
+            raise ResultsError(f"{option} {item!r}: expected LABEL=VALUE")
+        label, value = item.split("=", 1)
+        pairs[label] = value
+    return pairs
+
+
+def build_models(args) -> List[ModelScores]:
+    roots = _pairs(args.model, "--model") or {args.exp_dir.name: str(args.exp_dir)}
+    shared: Optional[str] = None
+    per_label: Dict[str, str] = {}
+    for item in args.paper:
+        if "=" in item:
+            per_label.update(_pairs([item], "--paper"))
+        else:
+            shared = item
+    for name in [shared, *per_label.values()]:
+        if name is not None and name not in PAPER_NUMBERS:
+            raise ResultsError(f"--paper {name!r}: unknown; known: {', '.join(sorted(PAPER_NUMBERS))}")
+    unknown = sorted(set(per_label) - set(roots))
+    if unknown:
+        raise ResultsError(f"--paper names label(s) {', '.join(unknown)} that no --model defines")
+    return [ModelScores(label, Path(root), per_label.get(label, shared)) for label, root in roots.items()]
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        write_results(
+            args.exp_dir,
+            build_models(args),
+            prefix=args.testset_prefix,
+            conditions=args.conditions,
+            command=args.command,
+            configs=args.config,
+            checkpoint=args.checkpoint,
+            out=args.out,
+        )
+    except ResultsError as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
