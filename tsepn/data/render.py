@@ -1,0 +1,318 @@
+"""Deterministic rendering of a scenario spec (tsepn.data.scenario) into signals.
+
+No randomness here: every choice is in the spec, so the same spec gives the same
+samples (and, written with tsepn.audio, the same bytes). For each recording
+(mix, pos, neg) every placed source is read from its trimmed utterance stream
+(only the needed stretch of each file is decoded), brought to its level
+(target_level_db + gain_db, RMS over the placed stretch), faded in/out where it
+starts or stops inside the recording, optionally convolved with its BRIR, and
+summed; noise is added at the spec's SNR. One common factor then keeps every
+signal of the example under PEAK (so PCM_16 files never clip and mix/ref keep
+their ratio).
+
+Activity segments come from the trimmed utterances' speech spans, carried through
+the same offsets and placements as the samples, so they agree with the audio.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import soundfile as sf
+
+from tsepn.audio import AudioError, read_audio
+from tsepn.data.pools import NoisePool, SpeechPool, TrimmedUtt
+from tsepn.data.scenario import RECORDINGS, SpecError
+
+PEAK = 0.9  # largest absolute sample of any rendered signal
+FADE_SECONDS = 0.01  # raised-cosine ramp where a source starts or stops inside a recording
+_ARK_SPEC = re.compile(r"^.+\.ark:\d+$")
+
+Segment = Tuple[str, float, float]  # source name, start s, end s
+
+
+@dataclass
+class Rendered:
+    """The signals of one example, float32 `[C, T]`, and who is active when in the enrollments."""
+
+    key: str
+    mix: np.ndarray
+    ref: np.ndarray  # target image in the mixture
+    pos: np.ndarray
+    neg: np.ndarray
+    pos_clean: np.ndarray  # target image in the positive enrollment
+    images: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)  # recording -> source -> image
+    segments: Dict[str, List[Segment]] = field(default_factory=dict)  # "pos"/"neg" -> segments
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class AudioSlice:
+    """Random access to one audio spec (file or `file.ark:offset`) at a required sample rate."""
+
+    def __init__(self, spec: str, sample_rate: int):
+        self.spec = spec
+        self._file: Optional[sf.SoundFile] = None
+        self._array: Optional[np.ndarray] = None
+        if _ARK_SPEC.match(spec):
+            self._array, _ = read_audio(spec, sample_rate=sample_rate, strict=True)
+            self.frames, self.channels = self._array.shape[1], self._array.shape[0]
+            return
+        if not Path(spec).is_file():
+            raise AudioError(f"{spec}: audio file not found")
+        try:
+            self._file = sf.SoundFile(spec)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+            raise AudioError(f"{spec}: unreadable or corrupt audio ({err})") from None
+        if self._file.samplerate != sample_rate:
+            found = self._file.samplerate
+            self.close()
+            raise AudioError(f"{spec}: sample rate {found} Hz, the scenario needs {sample_rate} Hz")
+        self.frames, self.channels = self._file.frames, self._file.channels
+        if self.frames == 0:
+            self.close()
+            raise AudioError(f"{spec}: audio has no samples")
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) as `[channels, stop - start]`, zeros past the end of the audio."""
+        out = np.zeros((self.channels, stop - start), dtype=np.float32)
+        end = min(stop, self.frames)
+        if end <= start:
+            return out
+        if self._array is not None:
+            out[:, : end - start] = self._array[:, start:end]
+            return out
+        try:
+            self._file.seek(start)
+            data = self._file.read(end - start, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+            raise AudioError(f"{self.spec}: unreadable or corrupt audio ({err})") from None
+        if not np.all(np.isfinite(data)):
+            raise AudioError(f"{self.spec}: audio holds NaN or Inf samples")
+        out[:, : data.shape[0]] = data.T
+        return out
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "AudioSlice":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_trimmed(utt: TrimmedUtt, start: int, stop: int, sample_rate: int) -> np.ndarray:
+    """Samples [start, stop) of the trimmed utterance (first channel), decoding one covering stretch."""
+    wanted = []  # (output position, original start, count)
+    cursor = 0
+    for lo, hi in utt.pieces:
+        a, b = max(start, cursor), min(stop, cursor + hi - lo)
+        if b > a:
+            wanted.append((a - start, lo + a - cursor, b - a))
+        cursor += hi - lo
+    out = np.zeros(stop - start, dtype=np.float32)
+    if not wanted:
+        return out
+    first, last = wanted[0][1], wanted[-1][1] + wanted[-1][2]
+    with AudioSlice(utt.audio, sample_rate) as audio:
+        block = audio.read(first, last)[0]
+    for pos, orig, count in wanted:
+        out[pos : pos + count] = block[orig - first : orig - first + count]
+    return out
+
+
+def read_stream(pool: SpeechPool, placement: Dict[str, Any]) -> Tuple[np.ndarray, List[Tuple[int, int]]]:
+    """The placed stretch of a source's utterance stream and its speech spans (samples, stretch coords)."""
+    try:
+        utts = [pool.utts[u] for u in placement["utts"]]
+    except KeyError as err:
+        raise SpecError(f"utterance {err.args[0]!r} is not a usable utterance of {pool.data_dir}") from None
+    total = sum(u.length for u in utts)
+    length = placement["length"]
+    out = np.empty(length, dtype=np.float32)
+    spans: List[Tuple[int, int]] = []
+    pos, filled = placement["offset"] % total, 0
+    while filled < length:
+        k, within = _locate(utts, pos)
+        utt = utts[k]
+        take = min(length - filled, utt.length - within)
+        out[filled : filled + take] = read_trimmed(utt, within, within + take, pool.sample_rate)
+        for s, e in utt.spans:
+            s, e = max(s, within), min(e, within + take)
+            if e > s:
+                spans.append((s - within + filled, e - within + filled))
+        filled += take
+        pos = (pos + take) % total
+    return out, _merge(spans)
+
+
+def _locate(utts: List[TrimmedUtt], pos: int) -> Tuple[int, int]:
+    for k, utt in enumerate(utts):
+        if pos < utt.length:
+            return k, pos
+        pos -= utt.length
+    raise AssertionError("position past the end of the stream")
+
+
+def _merge(spans: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    merged: List[List[int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return [(s, e) for s, e in merged]
+
+
+def read_noise(pool: NoisePool, utt: str, offset: int, length: int, channels: int) -> np.ndarray:
+    """`length` samples of a noise file from `offset`, wrapping around; `channels` channels."""
+    if utt not in pool.audio:
+        raise SpecError(f"noise {utt!r} is not listed in {pool.data_dir / 'wav.scp'}")
+    with AudioSlice(pool.audio[utt], pool.sample_rate) as audio:
+        parts, pos, left = [], offset % audio.frames, length
+        while left > 0:
+            take = min(left, audio.frames - pos)
+            parts.append(audio.read(pos, pos + take))
+            left -= take
+            pos = 0
+    noise = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+    return _to_channels(noise, channels)
+
+
+def _to_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    if x.shape[0] >= channels:
+        return x[:channels]
+    return np.concatenate([x] * -(-channels // x.shape[0]), axis=0)[:channels]
+
+
+@functools.lru_cache(maxsize=64)
+def _read_brir(spec: str, sample_rate: int) -> np.ndarray:
+    return read_audio(spec, sample_rate=sample_rate, strict=True)[0]
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+class Renderer:
+    """Renders specs; loads (and keeps) the speech/noise pools the specs name."""
+
+    def __init__(self, speech_pools: Tuple[SpeechPool, ...] = (), noise_pools: Tuple[NoisePool, ...] = ()):
+        self._speech = {(str(p.data_dir), p.sample_rate, p.trim_pad): p for p in speech_pools}
+        self._noise = {(str(p.data_dir), p.sample_rate): p for p in noise_pools}
+
+    def speech_pool(self, spec) -> SpeechPool:
+        key = (spec["speech_dir"], spec["sample_rate"], spec["trim_pad"])
+        if key not in self._speech:
+            self._speech[key] = SpeechPool(*key)
+        return self._speech[key]
+
+    def noise_pool(self, spec) -> NoisePool:
+        key = (spec["noise_dir"], spec["sample_rate"])
+        if key not in self._noise:
+            self._noise[key] = NoisePool(*key)
+        return self._noise[key]
+
+    def render(self, spec: Dict[str, Any]) -> Rendered:
+        """Render one spec; an error names the example."""
+        try:
+            return self._render(spec)
+        except (SpecError, AudioError) as err:
+            raise type(err)(f"example {spec.get('id')!r}: {err}") from None
+
+    def _render(self, spec: Dict[str, Any]) -> Rendered:
+        speech = self.speech_pool(spec)
+        images: Dict[str, Dict[str, np.ndarray]] = {}
+        segments: Dict[str, List[Segment]] = {}
+        for rec in RECORDINGS:
+            images[rec], segments[rec] = self._place_sources(spec, speech, rec)
+        target = spec["sources"][0]["name"]
+        ref = images["mix"][target]
+        noise_power = _power(ref) / 10.0 ** (spec["snr_db"] / 10.0)
+        signals = {rec: self._add_noise(spec, rec, images[rec], noise_power) for rec in RECORDINGS}
+        signals["ref"], signals["pos_clean"] = ref, images["pos"][target]
+        scale = _peak_scale(signals.values())
+        if scale != 1.0:
+            for name in signals:
+                signals[name] = signals[name] * np.float32(scale)
+            for rec in images:
+                images[rec] = {k: v * np.float32(scale) for k, v in images[rec].items()}
+        return Rendered(key=spec["id"], images=images, segments={k: segments[k] for k in ("pos", "neg")}, **signals)
+
+    def _place_sources(self, spec, speech: SpeechPool, rec: str) -> Tuple[Dict[str, np.ndarray], List[Segment]]:
+        total, sr, channels = spec["lengths"][rec], spec["sample_rate"], spec["channels"]
+        images, segments = {}, []
+        for source in spec["sources"]:
+            placement = source[rec]
+            if placement is None:
+                continue
+            signal, spans = read_stream(speech, placement)
+            level_db = spec["target_level_db"] + source["gain_db"]
+            signal *= np.float32(10.0 ** (level_db / 20.0) / max(np.sqrt(_power(signal)), 1e-8))
+            _fade_edges(signal, placement, total, sr)
+            images[source["name"]] = self._image(signal, placement, total, channels, sr)
+            start = placement["start"]
+            segments += [(source["name"], round((start + s) / sr, 3), round((start + e) / sr, 3)) for s, e in spans]
+        return images, segments
+
+    @staticmethod
+    def _image(signal: np.ndarray, placement, total: int, channels: int, sr: int) -> np.ndarray:
+        image = np.zeros((channels, total), dtype=np.float32)
+        start = placement["start"]
+        if placement["brir"] is None:
+            image[:, start : start + signal.shape[0]] = signal
+            return image
+        from scipy.signal import fftconvolve
+
+        brir = _read_brir(placement["brir"], sr)
+        if brir.shape[0] != channels:
+            raise SpecError(f"BRIR {placement['brir']} has {brir.shape[0]} channel(s), the spec needs {channels}")
+        wet = fftconvolve(signal[None, :], brir, axes=-1)[:, : total - start].astype(np.float32)
+        image[:, start : start + wet.shape[1]] = wet
+        return image
+
+    def _add_noise(self, spec, rec: str, images: Dict[str, np.ndarray], noise_power: float) -> np.ndarray:
+        total, channels = spec["lengths"][rec], spec["channels"]
+        out = np.zeros((channels, total), dtype=np.float32)
+        for image in images.values():
+            out += image
+        pick = spec["noise"][rec]
+        noise = read_noise(self.noise_pool(spec), pick["utt"], pick["offset"], total, channels)
+        power = _power(noise)
+        if power > 1e-12:
+            out += noise * np.float32(np.sqrt(noise_power / power))
+        return out
+
+
+def _fade_edges(signal: np.ndarray, placement, total: int, sr: int) -> None:
+    """Ramp in/out where the source starts or stops inside the recording (avoids clicks)."""
+    n = min(int(FADE_SECONDS * sr), signal.shape[0] // 2)
+    if n == 0:
+        return
+    ramp = _ramp(n)
+    if placement["start"] > 0:
+        signal[:n] *= ramp
+    if placement["start"] + placement["length"] < total:
+        signal[-n:] *= ramp[::-1]
+
+
+@functools.lru_cache(maxsize=8)
+def _ramp(n: int) -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+
+
+def _power(x: np.ndarray) -> float:
+    flat = x.reshape(-1)
+    return float(np.dot(flat, flat)) / max(flat.shape[0], 1)
+
+
+def _peak_scale(signals) -> float:
+    peak = max(float(np.max(np.abs(s))) for s in signals)
+    return PEAK / peak if peak > PEAK else 1.0
