@@ -211,7 +211,8 @@ def _per_utt_column(directory: Path, column: str) -> List[float]:
 
 
 def plot_si_snri(models: Sequence[ModelScores], prefix: str, conditions: Sequence[str], path: Path) -> bool:
-    """Box plot of per-example SI-SNRi (bars of mean ± std where per_utt.csv is missing)."""
+    """Box plot of per-example SI-SNRi (bars of mean ± std where per_utt.csv is
+    missing), with the published mean as a black diamond where there is one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,7 +220,7 @@ def plot_si_snri(models: Sequence[ModelScores], prefix: str, conditions: Sequenc
 
     fig, ax = plt.subplots(figsize=(2.2 * len(conditions) * max(1, len(models)) ** 0.5 + 2, 4))
     width = 0.8 / max(1, len(models))
-    drawn = False
+    drawn = paper_marks = False
     for m, model in enumerate(models):
         color = f"C{m}"
         for c, condition in enumerate(conditions):
@@ -233,7 +234,13 @@ def plot_si_snri(models: Sequence[ModelScores], prefix: str, conditions: Sequenc
             elif stat is not None:
                 ax.bar(x, stat["mean"], width * 0.8, yerr=stat.get("std") or 0, color=color, capsize=3)
                 drawn = True
+            published = paper_number(model.paper, condition, "si_snri")
+            if published is not None:
+                ax.plot([x], [published[0]], marker="D", color="black", linestyle="none")
+                paper_marks = True
         ax.plot([], [], color=color, linewidth=8, label=model.label)
+    if paper_marks:
+        ax.plot([], [], marker="D", color="black", linestyle="none", label="paper (mean)")
     ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(conditions)))
     ax.set_xticklabels([CONDITION_TITLES.get(c, c).replace(" / ", "\n") for c in conditions])
