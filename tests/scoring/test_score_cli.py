@@ -154,6 +154,9 @@ def test_wer_through_the_transcript_backend_and_unavailable_dnsmos(tmp_path):
     assert "dnsmos" not in summary and "no DNSMOS model configured" in summary["unavailable"]["dnsmos"]
     with pytest.raises(score.ScoreError, match="wer needs --asr"):
         run_score(scps, tmp_path / "out2", "--metrics", "wer")
+    text.write_text("utt0 HELLO WORLD\n")
+    with pytest.raises(score.ScoreError, match="no transcript for 1 key.*utt1"):
+        run_score(scps, tmp_path / "out3", "--metrics", "wer", "--text", str(text), "--asr", "transcript", "--asr-opt", f"text={hyp}")
 
 
 def test_parallel_jobs_give_the_same_table(tmp_path):

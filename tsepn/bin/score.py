@@ -262,7 +262,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
     if "wer" in chosen and not (args.asr and args.text):
         raise ScoreError("metric wer needs --asr NAME and --text FILE")
     if args.text and "wer" in chosen:
-        check_keys(ref, read_table(args.text), args.ref, args.text)
+        uncovered = sorted(set(ref) - set(read_table(args.text)))
+        if uncovered:
+            raise ScoreError(f"{args.text}: no transcript for {len(uncovered)} key(s) of {args.ref}: {', '.join(uncovered[:_MAX_LISTED])}")
 
     spec = {
         "metrics": chosen,
