@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -61,6 +61,41 @@ def read_audio(
         log.warning("%s: resampling %d Hz -> %d Hz", spec, sr, sample_rate)
         audio, sr = resample(audio, sr, sample_rate), sample_rate
     return audio, sr
+
+
+class AudioInfo(NamedTuple):
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def audio_info(path, sample_rate: Optional[int] = None, strict: bool = False,
+               channels: Optional[int] = None) -> AudioInfo:
+    """Header of an audio file (no decoding), checked like `read_audio` checks data.
+
+    A rate other than `sample_rate` is a logged warning (it will be resampled on
+    reading), or an error with `strict`. Errors (AudioError) name the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+        raise AudioError(f"{path}: unreadable or corrupt audio ({err})") from None
+    if info.frames <= 0:
+        raise AudioError(f"{path}: audio has no samples")
+    if channels is not None and info.channels != channels:
+        raise AudioError(f"{path}: expected {channels} channel(s), found {info.channels}")
+    if sample_rate is not None and info.samplerate != sample_rate:
+        if strict:
+            raise AudioError(f"{path}: sample rate {info.samplerate} Hz, expected {sample_rate} Hz (--strict)")
+        log.warning("%s: sample rate %d Hz, will be resampled to %d Hz", path, info.samplerate, sample_rate)
+    return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
 
 
 def _read_ark(spec: str) -> Tuple[np.ndarray, int]:

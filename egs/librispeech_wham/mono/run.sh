@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Monaural target speaker extraction from noisy positive and negative enrollments,
+# LibriSpeech + WHAM! noise (or, by default, the built-in synthetic mini corpus).
+#
+#   ./run.sh                                   # everything, mini corpus
+#   ./run.sh --stop-stage 2                    # corpus, data dirs, speech activity
+#   ./run.sh --librispeech-dir /d --wham-dir /d   # the real corpora (see tools/download_*.sh)
+#   ./run.sh --stage 3 --stop-stage 3          # one stage
+set -euo pipefail
+
+# ---- options (each can be set as --name-with-dashes value) --------------------------------
+stage=0
+stop_stage=100
+nj=4                        # parallel processes / jobs
+corpus=""                   # mini | librispeech; empty: mini unless --librispeech-dir is given
+librispeech_dir=""          # folder holding LibriSpeech/{train-clean-360,dev-clean,test-clean}
+wham_dir=""                 # folder holding wham_noise/{tr,cv,tt}
+check_counts=true           # stage 0, real corpora: require the published file counts
+corpus_dir=corpus           # where --corpus mini writes LibriSpeech/ and wham_noise/
+mini_config=conf/mini.yaml
+simulate_config=conf/simulate.yaml
+data=data
+exp=exp
+sample_rate=16000
+strict=false                # true: audio at another sample rate is an error (else: resampled, warned)
+
+help_message="Usage: $0 [options]
+  --stage N --stop-stage M   run stages N..M (0 corpus, 1 data dirs, 2 speech activity,
+                             3 scenarios + dev/test sets, 4 teacher, 5 stage-1 distillation,
+                             6 stage-2 extraction, 7 decode, 8 score)
+  --corpus mini|librispeech  default: mini, or librispeech when --librispeech-dir is given
+  --librispeech-dir DIR --wham-dir DIR   the real corpora
+  --check-counts true|false  stage 0: require the published file counts (default $check_counts)
+  --nj N                     parallel jobs (default $nj)
+  --strict true|false        wrong sample rate = error (default $strict)
+  --mini-config FILE --simulate-config FILE --data DIR --exp DIR --corpus-dir DIR"
+
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+. utils/log.sh
+[ $# -eq 0 ] || die "unexpected arguments: $* (see --help)"
+
+if [ -z "$corpus" ]; then
+  if [ -n "$librispeech_dir" ]; then corpus=librispeech; else corpus=mini; fi
+fi
+case $corpus in
+  mini)
+    [ -z "$librispeech_dir$wham_dir" ] || die "--corpus mini makes its own corpus; drop --librispeech-dir/--wham-dir"
+    librispeech_dir=$corpus_dir/LibriSpeech
+    wham_dir=$corpus_dir/wham_noise ;;
+  librispeech)
+    [ -n "$librispeech_dir" ] && [ -n "$wham_dir" ] ||
+      die "--corpus librispeech needs --librispeech-dir and --wham-dir (see tools/download_librispeech.sh, tools/download_wham_noise.sh)" ;;
+  *) die "--corpus must be mini or librispeech, got '$corpus'" ;;
+esac
+strict_opt=()
+[ "$strict" = true ] && strict_opt=(--strict)
+speech_sets="train dev test"
+
+not_implemented() { die "Stage $1 ($2) is not implemented yet; run with --stop-stage $(( $1 - 1 ))"; }
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  if [ "$corpus" = mini ]; then
+    log "Stage 0: mini corpus in $corpus_dir/ ($mini_config)"
+    python -m tsepn.bin.make_mini_corpus --config "$mini_config" --out "$corpus_dir" --nj "$nj"
+    python -m tsepn.bin.check_corpus librispeech --root "$librispeech_dir" --layout-only
+    python -m tsepn.bin.check_corpus wham --root "$wham_dir" --layout-only
+  else
+    layout_opt=()
+    [ "$check_counts" = true ] || layout_opt=(--layout-only)
+    log "Stage 0: check LibriSpeech in $librispeech_dir and WHAM! noise in $wham_dir"
+    python -m tsepn.bin.check_corpus librispeech --root "$librispeech_dir" "${layout_opt[@]}"
+    python -m tsepn.bin.check_corpus wham --root "$wham_dir" "${layout_opt[@]}"
+  fi
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  log "Stage 1: data directories $data/{train,dev,test,noise_tr,noise_cv,noise_tt}"
+  local/data_prep.sh --strict "$strict" --nj "$nj" --sample-rate "$sample_rate" \
+    "$librispeech_dir" "$wham_dir" "$data"
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log "Stage 2: speech activity ($data/<set>/activity)"
+  for set_name in $speech_sets; do
+    if [ -s "$data/$set_name/activity" ] && [ "$data/$set_name/activity" -nt "$data/$set_name/wav.scp" ]; then
+      log "$data/$set_name/activity is up to date"
+      continue
+    fi
+    python -m tsepn.bin.compute_activity --data-dir "$data/$set_name" --nj "$nj" \
+      --sample-rate "$sample_rate" "${strict_opt[@]}"
+  done
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  log "Stage 3: scenario specs and rendered dev/test sets ($simulate_config)"
+  python -m tsepn.bin.simulate_sets --config "$simulate_config" --data-dir "$data" --nj "$nj"
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log "Stage 4: teacher encoder ($exp/)"
+  not_implemented 4 "teacher"
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log "Stage 5: stage-1 training, distillation of the enrollment encoder ($exp/)"
+  not_implemented 5 "stage-1 distillation"
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6: stage-2 training, extractor and fusion ($exp/)"
+  not_implemented 6 "stage-2 extraction"
+fi
+
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  log "Stage 7: decode the test sets (streaming)"
+  not_implemented 7 "decode"
+fi
+
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  log "Stage 8: score, RESULTS.md"
+  not_implemented 8 "score"
+fi
+
+log "Done (stages $stage..$stop_stage)"
