@@ -1,0 +1,102 @@
+"""Training config checks, optimiser groups and learning-rate schedules."""
+import pytest
+import torch
+import yaml
+
+from tsepn.config import ConfigError
+from tsepn.train.optim import Scheduler, build_optimizer, learning_rates
+from tsepn.train.schema import OptimConf, SchedulerConf, load_train_config
+
+MINIMAL = {
+    "stage": "extract",
+    "model": {"name": "toy_posneg"},
+    "loss": [{"name": "snr", "weight": 10.0}],
+    "data": {"train": {"type": "toy"}, "valid": {"type": "toy"}},
+}
+
+
+def write(tmp_path, data, name="train.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_minimal_config_loads_with_defaults_and_overrides(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    cfg = load_train_config(path, ["optim.lr.main=0.002", "train.chunk_seconds=null"], stage="distill")
+    assert cfg.stage == "distill" and cfg.optim.lr.main == 2e-3 and cfg.train.chunk_seconds is None
+    assert cfg.scheduler.name == "plateau" and cfg.data.batch_size == 2
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    path = write(tmp_path, {**MINIMAL, "optim": {"lr": {"mian": 1e-3}}})
+    with pytest.raises(ConfigError, match=r"train\.yaml: unknown key\(s\) optim\.lr\.mian"):
+        load_train_config(path)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) train\.epoch\b"):
+        load_train_config(write(tmp_path, MINIMAL), ["train.epoch=3"])
+
+
+def test_missing_key_names_file_and_key(tmp_path):
+    data = dict(MINIMAL)
+    del data["loss"]
+    with pytest.raises(ConfigError, match=r"train\.yaml: missing required key\(s\) loss"):
+        load_train_config(write(tmp_path, data))
+    data = {**MINIMAL, "data": {"train": {"type": "toy"}}}
+    with pytest.raises(ConfigError, match=r"missing required key\(s\) data\.valid"):
+        load_train_config(write(tmp_path, data))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("stage=finetune", "stage: must be one of teacher, distill, extract"),
+    ("train.precision=fp8", "train.precision: must be fp32, bf16 or fp16"),
+    ("optim.name=sgd", "optim.name: must be adam or adamw"),
+    ("train.epochs=0", "train.epochs: must be >= 1"),
+    ("loss=[{name: sisnr}]", r"loss\[0\]: .*unknown loss 'sisnr'"),
+    ("optim.lr.main=fast", "optim.lr.main must be a number"),
+])
+def test_bad_values_are_named(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_train_config(write(tmp_path, MINIMAL), [override])
+
+
+def test_parameter_groups_get_their_own_learning_rates():
+    enc, head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    conf = OptimConf(name="adamw", weight_decay=1e-4, amsgrad=True)
+    conf.lr.encoder, conf.lr.head = 5e-4, 1e-3
+    opt = build_optimizer({"encoder": list(enc.parameters()), "head": list(head.parameters())}, conf)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert learning_rates(opt) == {"encoder": 5e-4, "head": 1e-3}
+    assert all(g["amsgrad"] and g["weight_decay"] == 1e-4 for g in opt.param_groups)
+
+
+def test_plateau_halves_after_patience_and_stops_at_min_lr():
+    p = torch.nn.Parameter(torch.zeros(1))
+    conf = OptimConf()
+    conf.lr.main = 1e-3
+    opt = build_optimizer({"main": [p]}, conf)
+    sched = Scheduler(opt, SchedulerConf(name="plateau", factor=0.5, patience=3, min_lr=2e-4))
+    lrs = []
+    sched.step(1.0)  # the best so far
+    for _ in range(12):
+        sched.step(1.0)  # no improvement
+        lrs.append(opt.param_groups[0]["lr"])
+    # patience 3: the 4th epoch without improvement halves the rate, then 4 more, ...
+    assert lrs[:3] == [1e-3] * 3
+    assert lrs[3] == pytest.approx(5e-4) and lrs[7] == pytest.approx(2.5e-4)
+    assert lrs[11] == pytest.approx(2e-4)  # floored at min_lr
+    sched.step(0.5)  # an improvement resets the count
+    assert opt.param_groups[0]["lr"] == pytest.approx(2e-4)
+
+
+def test_step_schedule():
+    p = torch.nn.Parameter(torch.zeros(1))
+    conf = OptimConf()
+    conf.lr.main = 1.0
+    opt = build_optimizer({"main": [p]}, conf)
+    sched = Scheduler(opt, SchedulerConf(name="step", step_size=2, gamma=0.1))
+    seen = []
+    for _ in range(4):
+        opt.step()
+        sched.step(0.0)
+        seen.append(opt.param_groups[0]["lr"])
+    assert seen == pytest.approx([1.0, 0.1, 0.1, 0.01])

@@ -1,0 +1,94 @@
+"""Losses against closed-form values, invariances, eps safety and the config builder."""
+import math
+
+import pytest
+import torch
+
+from tsepn.losses import LOSSES, build_loss, si_sdr, snr
+
+
+def orthogonal_pair(n=1000, seed=0):
+    """A reference and an error signal orthogonal to it (and both zero-mean)."""
+    g = torch.Generator().manual_seed(seed)
+    ref = torch.randn(n, generator=g, dtype=torch.float64)
+    ref -= ref.mean()
+    err = torch.randn(n, generator=g, dtype=torch.float64)
+    err -= err.mean()
+    err -= (err @ ref) / (ref @ ref) * ref
+    return ref.float(), err.float()
+
+
+def test_snr_of_known_noisy_and_scaled_estimates():
+    ref, err = orthogonal_pair()
+    err = err * (ref.norm() / err.norm()) * 10 ** (-12 / 20)  # error 12 dB below the reference
+    assert snr(ref + err, ref).item() == pytest.approx(12.0, abs=1e-3)
+    # est = 0.5 ref: error energy is a quarter of the reference energy -> 6.02 dB
+    assert snr(0.5 * ref, ref).item() == pytest.approx(10 * math.log10(4), abs=1e-4)
+    assert LOSSES.build("snr")(0.5 * ref[None, None], ref[None, None]).item() == pytest.approx(-10 * math.log10(4), abs=1e-4)
+
+
+def test_si_sdr_closed_form_and_scale_invariance():
+    ref, err = orthogonal_pair(seed=1)
+    err = err * (ref.norm() / err.norm()) * 10 ** (-7 / 20)
+    est = ref + err
+    assert si_sdr(est, ref).item() == pytest.approx(7.0, abs=1e-3)
+    for scale in (0.01, 3.0, -2.0):
+        assert si_sdr(scale * est, ref).item() == pytest.approx(7.0, abs=1e-3)  # sign too
+    neg_si_snr = LOSSES.build("si_snr")
+    assert neg_si_snr(5.0 * est, ref).item() == pytest.approx(neg_si_snr(est, ref).item(), abs=1e-4)
+    # SNR is not scale invariant
+    assert snr(5.0 * est, ref).item() < 0 < snr(est, ref).item()
+
+
+def test_zero_mean_matters_only_where_asked():
+    ref, err = orthogonal_pair(seed=2)
+    est = ref + 0.1 * err
+    offset = est + 0.5  # a DC offset in the estimate
+    si_snr = LOSSES.build("si_snr")
+    assert si_snr(offset, ref).item() == pytest.approx(si_snr(est, ref).item(), abs=1e-4)
+    plain = LOSSES.build("si_sdr", zero_mean=False)
+    assert plain(offset, ref).item() > plain(est, ref).item() + 1.0  # the offset counts as distortion
+
+
+def test_batched_mean_over_examples_and_channels():
+    g = torch.Generator().manual_seed(3)
+    ref = torch.randn(3, 2, 400, generator=g)
+    est = ref + 0.3 * torch.randn(3, 2, 400, generator=g)
+    per_signal = torch.stack([snr(est[b, c], ref[b, c]) for b in range(3) for c in range(2)])
+    assert LOSSES.build("snr")(est, ref).item() == pytest.approx(-per_signal.mean().item(), abs=1e-4)
+    assert snr(est, ref).shape == (3, 2)
+
+
+@pytest.mark.parametrize("name", ["snr", "si_snr", "si_sdr"])
+def test_silence_is_finite_with_finite_gradients(name):
+    est = torch.zeros(2, 1, 100, requires_grad=True)
+    ref = torch.zeros(2, 1, 100)
+    loss = LOSSES.build(name)(est, ref)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(est.grad).all()
+    perfect = torch.randn(2, 1, 100)
+    assert torch.isfinite(LOSSES.build(name)(perfect, perfect))
+
+
+def test_mse_and_weighted_combination():
+    a, b = torch.ones(2, 3, 4), torch.zeros(2, 3, 4)
+    assert LOSSES.build("mse")(a, b).item() == 1.0
+    ref, err = orthogonal_pair(seed=4)
+    est = (ref + 0.2 * err)[None, None]
+    ref = ref[None, None]
+    loss = build_loss([{"name": "snr", "weight": 10.0}, {"name": "si_sdr", "weight": 0.5, "args": {"zero_mean": False}}])
+    total, parts = loss(est, ref)
+    assert set(parts) == {"snr", "si_sdr"}
+    assert total.item() == pytest.approx(10 * parts["snr"].item() + 0.5 * parts["si_sdr"].item(), rel=1e-6)
+    assert parts["snr"].item() == pytest.approx(-snr(est, ref).item(), rel=1e-6)
+
+
+def test_shape_mismatch_and_bad_specs_are_clear_errors():
+    with pytest.raises(ValueError, match="estimate shape"):
+        LOSSES.build("snr")(torch.zeros(1, 1, 10), torch.zeros(1, 1, 11))
+    with pytest.raises(ValueError, match=r"loss\[0\].*unknown loss 'snrr'; known: mse, si_sdr, si_snr, snr"):
+        build_loss([{"name": "snrr"}])
+    with pytest.raises(ValueError, match=r"loss\[1\]: unknown key\(s\) wieght"):
+        build_loss([{"name": "snr"}, {"name": "mse", "wieght": 1}])
+    with pytest.raises(ValueError, match=r"loss\[0\]"):
+        build_loss([{"name": "mse", "args": {"zero_mean": True}}])
