@@ -1,5 +1,6 @@
 """A tiny corpus on disk (flac speech with exactly known activity, wav noise) for the simulation tests.
 
+The Kaldi files are written with tsepn.data.datadir / tsepn.data.activity (as stage 1-2 do).
 Speech is a few harmonic bursts per utterance at a speaker-specific pitch, exact
 zeros in between, so activity is known to the sample and energy tests are sharp.
 """
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 from tsepn.audio import write_audio
-from tsepn.fileio import write_table
+from tsepn.data import datadir
+from tsepn.data.activity import write_activity
+from tsepn.data.datadir import NoiseEntry, SpeechEntry
 
 SR = 8000
 SETS = {"train": 6, "dev": 5, "test": 6}  # speakers per set
@@ -37,8 +40,7 @@ def _utterance(rng, f0: float):
 
 def write_speech_dir(root: Path, name: str, speakers: int, utts: int = UTTS_PER_SPEAKER, seed: int = 0) -> Path:
     rng = np.random.default_rng([seed, len(name), speakers])
-    out = root / name
-    wav, utt2spk, utt2dur, activity = [], [], [], []
+    entries, activity = [], {}
     for k in range(speakers):
         speaker = f"{name}{k:02d}"
         f0 = 100 + 30 * k
@@ -47,34 +49,23 @@ def write_speech_dir(root: Path, name: str, speakers: int, utts: int = UTTS_PER_
             audio, spans = _utterance(rng, f0)
             path = root / "audio" / name / f"{utt}.flac"
             write_audio(path, audio[None], SR, subtype="PCM_16")
-            wav.append((utt, str(path)))
-            utt2spk.append((utt, speaker))
-            utt2dur.append((utt, f"{len(audio) / SR:.3f}"))
-            activity.append((utt, " ".join(f"{s:.3f} {e:.3f}" for s, e in spans)))
-    write_table(out / "wav.scp", wav)
-    write_table(out / "utt2spk", utt2spk)
-    write_table(out / "utt2dur", utt2dur)
-    write_table(out / "activity", activity)
-    by_spk = {}
-    for utt, spk in utt2spk:
-        by_spk.setdefault(spk, []).append(utt)
-    write_table(out / "spk2utt", [(s, " ".join(u)) for s, u in by_spk.items()])
-    return out
+            entries.append(SpeechEntry(utt, speaker, str(path), "SOME TEXT", len(audio) / SR))
+            activity[utt] = spans
+    datadir.write_speech_dir(root / name, entries)
+    write_activity(root / name / "activity", activity)
+    return root / name
 
 
 def write_noise_dir(root: Path, name: str, files: int, seconds: float = 4.0, seed: int = 1) -> Path:
     rng = np.random.default_rng([seed, len(name), files])
-    out = root / name
-    wav, utt2dur = [], []
+    entries = []
     for k in range(files):
         noise = (0.05 * rng.standard_normal((2, int(seconds * SR)))).astype(np.float32)
         path = root / "audio" / name / f"{name}_{k}.wav"
         write_audio(path, noise, SR, subtype="PCM_16")
-        wav.append((f"{name}_{k}", str(path)))
-        utt2dur.append((f"{name}_{k}", f"{seconds:.3f}"))
-    write_table(out / "wav.scp", wav)
-    write_table(out / "utt2dur", utt2dur)
-    return out
+        entries.append(NoiseEntry(f"{name}_{k}", str(path), seconds))
+    datadir.write_noise_dir(root / name, entries)
+    return root / name
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,9 @@ import soundfile as sf
 from sim_corpus import SR, sampler, write_noise_dir, write_speech_dir
 
 from tsepn.audio import AudioError, write_audio
-from tsepn.data.pools import PoolError, SpeechPool
+from tsepn.data.pools import SpeechPool
 from tsepn.data.render import PEAK, Renderer
 from tsepn.data.scenario import SpecError
-from tsepn.fileio import write_table
 
 
 @pytest.fixture(scope="module")
@@ -124,13 +123,17 @@ def test_partial_interferer_talks_only_inside_its_window(smp):
 
 
 def test_trimming_removes_long_silences(corpus):
-    pool = SpeechPool(corpus / "test", SR, trim_pad=int(0.1 * SR))
+    pool = SpeechPool(corpus / "test", SR, max_pause_s=0.2, edge_s=0.05)
     for utt in list(pool.utts.values())[:6]:
         audio, _ = sf.read(utt.audio, dtype="float32")
         assert utt.length < len(audio)
-        # gaps left between speech spans are at most 2 pads
+        # pauses left between speech spans are at most max_pause, the edges at most edge
         gaps = [b[0] - a[1] for a, b in zip(utt.spans, utt.spans[1:])]
-        assert all(g <= 2 * pool.trim_pad for g in gaps)
+        assert gaps and all(g <= 0.2 * SR + 1 for g in gaps)
+        assert utt.spans[0][0] <= 0.05 * SR + 1 and utt.length - utt.spans[-1][1] <= 0.05 * SR + 1
+        # the kept audio holds all the speech energy
+        kept = np.concatenate([audio[lo:hi] for lo, hi in utt.pieces])
+        assert np.sum(kept**2) == pytest.approx(np.sum(audio**2), rel=1e-6)
 
 
 def test_speaker_with_little_speech_is_filled_by_repetition(tmp_path):
@@ -139,7 +142,7 @@ def test_speaker_with_little_speech_is_filled_by_repetition(tmp_path):
     write_speech_dir(data, "test", speakers=4, utts=2)
     write_noise_dir(data, "noise_tt", files=1)
     smp = sampler(data, mix_seconds=3.0, pos_seconds=3.0, mix_speakers=[2], enroll_speakers=[2],
-                  trim_pad_seconds=0.0, min_speaker_speech_seconds=0.5)
+                  trim_max_pause_seconds=0.0, trim_edge_seconds=0.0, min_speaker_speech_seconds=0.5)
     spec = smp.sample(0)
     target = spec["sources"][0]
     pool = smp.speech
@@ -147,7 +150,7 @@ def test_speaker_with_little_speech_is_filled_by_repetition(tmp_path):
     assert stream < target["pos"]["length"]  # the corpus is too short: repetition is needed
     out = Renderer().render(spec)
     active = _mask(out.segments["pos"], "target", spec["lengths"]["pos"]).mean()
-    assert active > 0.9  # trim_pad 0: the repeated stream is speech nearly everywhere
+    assert active > 0.9  # no silence kept: the repeated stream is speech nearly everywhere
 
 
 def test_brir_convolution(smp, tmp_path):
@@ -197,7 +200,7 @@ def test_empty_noise_folder_is_an_error(corpus, tmp_path):
     noise.mkdir()
     (noise / "wav.scp").write_text("")
     (noise / "utt2dur").write_text("")
-    with pytest.raises(PoolError, match=r"noise_tt/wav.scp: lists no noise file"):
+    with pytest.raises(ValueError, match=r"noise_tt/wav.scp: empty"):
         sampler(corpus, noise=str(noise))
 
 
@@ -207,8 +210,8 @@ def test_bad_activity_line_names_file_and_line(corpus, tmp_path):
     lines = (data / "test" / "activity").read_text().splitlines()
     lines[2] = lines[2].split()[0] + " 1.0 0.5"
     (data / "test" / "activity").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"activity:3: bad span"):
-        SpeechPool(data / "test", SR, 0)
+    with pytest.raises(ValueError, match=r"activity:3: spans must be increasing"):
+        SpeechPool(data / "test", SR)
 
 
 def test_spec_naming_an_unknown_utterance(smp):

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from sim_corpus import SR, sampler, small_scenario
+from sim_corpus import sampler, small_scenario
 
 from tsepn.config import ConfigError
 from tsepn.data.pools import PoolError

@@ -1,9 +1,10 @@
 """What a set may draw from: the speech and noise of one Kaldi data directory.
 
-`SpeechPool` reads `wav.scp`, `utt2spk`, `utt2dur` and `activity` and turns every
-utterance into a *trimmed* utterance: its speech spans (from `activity`) padded by
-`trim_pad` samples, joined together, so long silences disappear (the paper trims
-them). Everything is in samples and computed from the tables alone: the sampler
+`SpeechPool` reads `wav.scp`, `utt2spk`, `utt2dur` and `activity` (validated by
+tsepn.data.datadir) and turns every utterance into a *trimmed* utterance: the
+pieces that tsepn.data.activity.kept_pieces keeps (pauses longer than
+`max_pause_s` shortened to it, at most `edge_s` before the first and after the
+last span), joined together, so long silences disappear (the paper trims them). Everything is in samples and computed from the tables alone: the sampler
 (tsepn.data.scenario) never touches audio, the renderer (tsepn.data.render) reads
 only the pieces it needs.
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from tsepn.fileio import TableError, iter_table, read_table
+from tsepn.data.activity import kept_pieces, read_activity
+from tsepn.data.datadir import validate_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -44,57 +46,15 @@ class TrimmedUtt:
     length: int
 
 
-def read_activity(path: Path, sample_rate: int) -> Dict[str, List[Span]]:
-    """Read `<utt> <start_s> <end_s> [...]` into {utt: [(start, end) samples]}.
-
-    An utterance listed with no span has no speech. Errors name file:line.
-    """
-    spans: Dict[str, List[Span]] = {}
-    for lineno, fields in iter_table(path, min_fields=1):
-        utt, times = fields[0], fields[1:]
-        if utt in spans:
-            raise TableError(f"{path}:{lineno}: duplicate key {utt!r}")
-        if len(times) % 2:
-            raise TableError(f"{path}:{lineno}: expected start/end pairs after the key, got {len(times)} numbers")
-        try:
-            values = [float(t) for t in times]
-        except ValueError:
-            raise TableError(f"{path}:{lineno}: non-numeric time in {' '.join(times)!r}") from None
-        pairs = []
-        for start, end in zip(values[::2], values[1::2]):
-            if not 0 <= start < end:
-                raise TableError(f"{path}:{lineno}: bad span {start} {end} (need 0 <= start < end)")
-            pairs.append((round(start * sample_rate), round(end * sample_rate)))
-        spans[utt] = sorted(pairs)
-    return spans
-
-
-def read_durations(path: Path, sample_rate: int) -> Dict[str, int]:
-    """Read `utt2dur` (seconds) into {utt: samples}."""
-    out = {}
-    for lineno, fields in iter_table(path, min_fields=2, max_fields=2):
-        try:
-            seconds = float(fields[1])
-        except ValueError:
-            raise TableError(f"{path}:{lineno}: duration {fields[1]!r} is not a number") from None
-        if seconds <= 0:
-            raise TableError(f"{path}:{lineno}: duration must be positive, got {seconds}")
-        out[fields[0]] = round(seconds * sample_rate)
-    return out
-
-
-def trim(spans: List[Span], num_samples: int, pad: int) -> Tuple[Tuple[Span, ...], Tuple[Span, ...]]:
-    """Pad speech spans by `pad`, merge them, and map the spans into trimmed coordinates."""
-    pieces: List[List[int]] = []
-    for start, end in spans:
-        start, end = max(0, min(start, num_samples)), min(end, num_samples)
-        if end <= start:
-            continue
-        lo, hi = max(0, start - pad), min(num_samples, end + pad)
-        if pieces and lo <= pieces[-1][1]:
-            pieces[-1][1] = max(pieces[-1][1], hi)
-        else:
-            pieces.append([lo, hi])
+def trim(spans: List[Span], num_samples: int, sample_rate: int, max_pause_s: float,
+         edge_s: float) -> Tuple[Tuple[Span, ...], Tuple[Span, ...]]:
+    """Kept pieces (tsepn.data.activity.kept_pieces, in samples) and the spans in trimmed coordinates."""
+    seconds = [(s / sample_rate, e / sample_rate) for s, e in spans]
+    pieces = []
+    for lo, hi in kept_pieces(seconds, num_samples / sample_rate, max_pause_s, edge_s) if spans else []:
+        lo, hi = max(0, round(lo * sample_rate)), min(num_samples, round(hi * sample_rate))
+        if hi > lo:
+            pieces.append((lo, hi))
     trimmed_spans: List[Span] = []
     shift = 0
     for lo, hi in pieces:
@@ -103,7 +63,7 @@ def trim(spans: List[Span], num_samples: int, pad: int) -> Tuple[Tuple[Span, ...
             if end > start:
                 trimmed_spans.append((start - lo + shift, end - lo + shift))
         shift += hi - lo
-    return tuple((lo, hi) for lo, hi in pieces), _merge(trimmed_spans)
+    return tuple(pieces), _merge(trimmed_spans)
 
 
 def _merge(spans: List[Span]) -> Tuple[Span, ...]:
@@ -117,41 +77,33 @@ def _merge(spans: List[Span]) -> Tuple[Span, ...]:
 
 
 class SpeechPool:
-    """Speakers and their trimmed utterances of one data directory."""
+    """Speakers and their trimmed utterances of one data directory (validated first)."""
 
-    def __init__(self, data_dir, sample_rate: int, trim_pad: int):
+    def __init__(self, data_dir, sample_rate: int, max_pause_s: float = 0.3, edge_s: float = 0.1):
         self.data_dir = Path(data_dir)
         self.sample_rate = sample_rate
-        self.trim_pad = trim_pad
+        self.trim = (max_pause_s, edge_s)
         self.utts: Dict[str, TrimmedUtt] = {}
         self.by_speaker: Dict[str, List[str]] = {}
         self._load()
 
     def _load(self) -> None:
-        d = self.data_dir
-        if not d.is_dir():
-            raise PoolError(f"{d}: speech data directory not found")
-        wav = read_table(d / "wav.scp")
-        utt2spk = read_table(d / "utt2spk")
-        durations = read_durations(d / "utt2dur", self.sample_rate)
-        activity = read_activity(d / "activity", self.sample_rate)
-        for name, table in (("utt2spk", utt2spk), ("utt2dur", durations)):
-            missing = sorted(set(wav) - set(table))
-            if missing:
-                raise PoolError(f"{d / name}: no entry for {len(missing)} utterance(s) of wav.scp, e.g. {missing[0]!r}")
-        no_activity = sorted(set(wav) - set(activity))
-        if no_activity:
-            log.warning("%s: %d utterance(s) have no activity line (treated as silent), e.g. %s",
-                        d / "activity", len(no_activity), no_activity[0])
+        d, sr = self.data_dir, self.sample_rate
+        if not (d / "activity").is_file():
+            raise PoolError(f"{d / 'activity'}: missing (speech activity is computed by recipe stage 2)")
+        data = validate_data_dir(d, check_files=False)  # tables, keys, activity spans: errors name file:line
+        activity = read_activity(d / "activity")
         silent = 0
-        for utt in sorted(wav):
-            pieces, spans = trim(activity.get(utt, []), durations[utt], self.trim_pad)
+        for utt in data.wav:
+            n = round(data.utt2dur[utt] * sr)
+            spans = [(round(s * sr), min(n, round(e * sr))) for s, e in activity[utt]]
+            pieces, trimmed = trim([(s, e) for s, e in spans if e > s], n, sr, *self.trim)
             length = sum(hi - lo for lo, hi in pieces)
             if length == 0:
                 silent += 1
                 continue
-            speaker = utt2spk[utt]
-            self.utts[utt] = TrimmedUtt(utt, speaker, wav[utt], pieces, spans, length)
+            speaker = data.utt2spk[utt]
+            self.utts[utt] = TrimmedUtt(utt, speaker, data.wav[utt], pieces, trimmed, length)
             self.by_speaker.setdefault(speaker, []).append(utt)
         if silent:
             log.info("%s: %d utterance(s) without speech are not used", d, silent)
@@ -168,16 +120,7 @@ class NoisePool:
     def __init__(self, data_dir, sample_rate: int):
         self.data_dir = Path(data_dir)
         self.sample_rate = sample_rate
-        if not self.data_dir.is_dir():
-            raise PoolError(f"{self.data_dir}: noise data directory not found")
-        wav_scp = self.data_dir / "wav.scp"
-        wav = read_table(wav_scp)
-        if not wav:
-            raise PoolError(f"{wav_scp}: lists no noise file")
-        durations = read_durations(self.data_dir / "utt2dur", sample_rate)
-        missing = sorted(set(wav) - set(durations))
-        if missing:
-            raise PoolError(f"{self.data_dir / 'utt2dur'}: no entry for {missing[0]!r} of wav.scp")
-        self.audio = {utt: wav[utt] for utt in sorted(wav)}
-        self.samples = {utt: durations[utt] for utt in self.audio}
-        self.names = list(self.audio)
+        data = validate_data_dir(self.data_dir, check_files=False)  # an empty wav.scp is an error there
+        self.audio = dict(data.wav)
+        self.samples = {utt: round(data.utt2dur[utt] * sample_rate) for utt in self.audio}
+        self.names = sorted(self.audio)

@@ -205,11 +205,12 @@ class Renderer:
     """Renders specs; loads (and keeps) the speech/noise pools the specs name."""
 
     def __init__(self, speech_pools: Tuple[SpeechPool, ...] = (), noise_pools: Tuple[NoisePool, ...] = ()):
-        self._speech = {(str(p.data_dir), p.sample_rate, p.trim_pad): p for p in speech_pools}
+        self._speech = {(str(p.data_dir), p.sample_rate, *p.trim): p for p in speech_pools}
         self._noise = {(str(p.data_dir), p.sample_rate): p for p in noise_pools}
 
     def speech_pool(self, spec) -> SpeechPool:
-        key = (spec["speech_dir"], spec["sample_rate"], spec["trim_pad"])
+        trim = spec["trim"]
+        key = (spec["speech_dir"], spec["sample_rate"], trim["max_pause_s"], trim["edge_s"])
         if key not in self._speech:
             self._speech[key] = SpeechPool(*key)
         return self._speech[key]

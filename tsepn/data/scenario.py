@@ -13,7 +13,8 @@ sample_rate      Hz of every signal
 channels         output channels (1 = mono; a BRIR sets the spatial image per channel)
 speech_dir       Kaldi data dir the utterance ids refer to (wav.scp, utt2spk, utt2dur, activity)
 noise_dir        Kaldi data dir of the noise ids (wav.scp, utt2dur)
-trim_pad         samples of silence kept around every activity span when trimming
+trim             {"max_pause_s": s, "edge_s": s}: silence trimming of every utterance (pauses
+                 longer than max_pause_s shortened to it, at most edge_s kept at both ends)
 lengths          {"mix": n, "pos": n, "neg": n}: length of the mixture and of the enrollments
 target_speaker   the speaker to extract
 target_level_db  level (dB re full scale, RMS) of the target in every recording
@@ -95,7 +96,8 @@ class ScenarioConf:
     snr_db: List[float] = field(default_factory=lambda: [-2.5, 2.5])
     partial_coverage: List[float] = field(default_factory=lambda: [0.33, 0.66])
     neg_coverage: List[float] = field(default_factory=lambda: [0.33, 1.0])
-    trim_pad_seconds: float = 0.1
+    trim_max_pause_seconds: float = 0.3  # longer pauses inside an utterance are shortened to this
+    trim_edge_seconds: float = 0.1  # silence kept before the first and after the last speech span
     min_speaker_speech_seconds: float = 1.0
     brir_scp: Optional[str] = None  # `<id> <audio spec>` of BRIRs, one drawn per placement
 
@@ -177,8 +179,9 @@ def check_scenario(c: ScenarioConf, where: str) -> None:
     weights = list(c.type_weights.values())
     if not c.interferer_types and (any(w < 0 for w in weights) or sum(weights) <= 0):
         raise ConfigError(f"{where}.type_weights must be >= 0 with a positive sum, got {c.type_weights}")
-    if c.trim_pad_seconds < 0 or c.min_speaker_speech_seconds < 0:
-        raise ConfigError(f"{where}: trim_pad_seconds and min_speaker_speech_seconds must be >= 0")
+    for name in ("trim_max_pause_seconds", "trim_edge_seconds", "min_speaker_speech_seconds"):
+        if getattr(c, name) < 0:
+            raise ConfigError(f"{where}.{name} must be >= 0")
 
 
 # --------------------------------------------------------------------------- sampler
@@ -204,7 +207,7 @@ class ScenarioSampler:
     @classmethod
     def from_dirs(cls, conf: ScenarioConf, speech_dir, noise_dir, seed: int, id_prefix: str) -> "ScenarioSampler":
         sr = conf.sample_rate
-        speech = SpeechPool(speech_dir, sr, round(conf.trim_pad_seconds * sr))
+        speech = SpeechPool(speech_dir, sr, conf.trim_max_pause_seconds, conf.trim_edge_seconds)
         noise = NoisePool(noise_dir, sr)
         brirs = read_table(conf.brir_scp) if conf.brir_scp else None
         return cls(conf, speech, noise, seed, id_prefix, brirs)
@@ -265,7 +268,7 @@ class ScenarioSampler:
             "channels": c.channels,
             "speech_dir": str(self.speech.data_dir),
             "noise_dir": str(self.noise.data_dir),
-            "trim_pad": self.speech.trim_pad,
+            "trim": {"max_pause_s": self.speech.trim[0], "edge_s": self.speech.trim[1]},
             "lengths": dict(self.lengths),
             "target_speaker": target,
             "target_level_db": level,
@@ -370,7 +373,7 @@ def _source(name, role, kind, speaker, gain, mix=None, pos=None, neg=None) -> Di
 
 # --------------------------------------------------------------------------- spec files
 
-_SPEC_KEYS = {"id", "condition", "sample_rate", "channels", "speech_dir", "noise_dir", "trim_pad", "lengths",
+_SPEC_KEYS = {"id", "condition", "sample_rate", "channels", "speech_dir", "noise_dir", "trim", "lengths",
               "target_speaker", "target_level_db", "snr_db", "noise", "sources"}
 _SOURCE_KEYS = {"name", "role", "type", "speaker", "gain_db", "mix", "pos", "neg"}
 _PLACEMENT_KEYS = {"utts", "offset", "start", "length", "brir"}

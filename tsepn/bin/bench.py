@@ -1,0 +1,28 @@
+"""`tsepn-bench <what> [options]`: dispatch to a benchmark module.
+
+    tsepn-bench render ...   data pipeline (tsepn.bench_render)
+    tsepn-bench model ...    model speed (tsepn.bench_model)
+
+Each benchmark prints informative lines and, last, `name value` lines.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model"}
+
+
+def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in BENCHMARKS:
+        print(__doc__.strip(), file=sys.stderr)
+        if argv and argv[0] not in ("-h", "--help"):
+            sys.exit(f"tsepn-bench: unknown benchmark {argv[0]!r}; known: {', '.join(BENCHMARKS)}")
+        sys.exit(0 if argv else 2)
+    module = importlib.import_module(BENCHMARKS[argv[0]])  # imported lazily: one benchmark's deps only
+    module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    main()
