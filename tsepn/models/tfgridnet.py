@@ -1,0 +1,229 @@
+"""TF-GridNet blocks on channels-last features [B, T, F, C].
+
+Two kinds:
+- `CausalGridNetBlock`: the streaming block of the extractor. Intra-frame bidirectional
+  LSTM over frequency (a frame is complete, so looking both ways is causal), inter-frame
+  unidirectional LSTM over time carrying (h, c) between calls, and full-band attention
+  over the current frame and the `attention_span - 1` frames before it, whose keys and
+  values are cached between calls. Parameter names follow the authors' block.
+- `gridnet_block_forward`: a fast forward pass for ESPnet's (non-causal) `GridNetBlock`,
+  computing exactly what ESPnet does without its layout shuffles and im2col copies.
+
+Channels-last keeps every Linear a plain matmul and lets the LSTMs read their input
+time-major without a copy.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tsepn.models.attention import HeadParams, attend, merge_heads, project_heads, self_attention_block
+
+
+class _Norm(nn.Module):
+    """Holds a LayerNorm as `.norm` (the authors' wrapper; kept for the parameter names)."""
+
+    def __init__(self, shape, eps: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(shape, eps=eps)
+
+
+class _LinearPReLUNorm(nn.Module):
+    """Linear, PReLU, layer norm over a frame's (freq, channel) plane of each head.
+
+    Children are named "0", "1", "3" to match the authors' Sequential, whose item 2 was
+    a parameter-free reshape. All heads share the slope and the norm's parameters.
+    """
+
+    def __init__(self, in_features: int, out_features: int, n_freqs: int, eps: float, n_heads: int = 1):
+        super().__init__()
+        self.add_module("0", nn.Linear(in_features, out_features))
+        self.add_module("1", nn.PReLU())
+        self.add_module("3", _Norm(n_freqs * (out_features // n_heads), eps))
+
+    @property
+    def linear(self) -> nn.Linear:
+        return self._modules["0"]
+
+    @property
+    def act(self) -> nn.PReLU:
+        return self._modules["1"]
+
+    @property
+    def norm(self) -> nn.LayerNorm:
+        return self._modules["3"].norm
+
+    def head_params(self, n_heads: int, n_freqs: int) -> HeadParams:
+        """View as an `n_heads`-head projection sharing one slope and one norm (see attention.py)."""
+        norm = self.norm
+        per_head = self.linear.out_features // n_heads
+        return HeadParams(
+            weight=self.linear.weight, bias=self.linear.bias, slope=self.act.weight,
+            gamma=norm.weight.view(1, n_freqs, per_head), beta=norm.bias.view(1, n_freqs, per_head),
+            eps=norm.eps, n_heads=n_heads,
+        )
+
+    def frame_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Channels-last [B, T, F, C_in] -> [B, T, F, C_out], normalised per frame."""
+        y = F.prelu(self.linear(x), self.act.weight)
+        norm = self.norm
+        shape = y.shape[-2:]
+        return F.layer_norm(y, shape, norm.weight.view(shape), norm.bias.view(shape), norm.eps)
+
+
+@dataclass
+class BlockState:
+    """Streaming state of one causal block: inter-frame LSTM (h, c) and the attention cache."""
+
+    h: torch.Tensor  # [1, B * F, H]
+    c: torch.Tensor  # [1, B * F, H]
+    keys: torch.Tensor  # [B, heads, span - 1, F, E]
+    values: torch.Tensor  # [B, heads, span - 1, F, C / heads]
+
+    def detach(self) -> "BlockState":
+        return BlockState(self.h.detach(), self.c.detach(), self.keys.detach(), self.values.detach())
+
+
+def banded_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, span: int) -> torch.Tensor:
+    """Query t attends to key frames t .. t + span - 1 of `keys` (the cache comes first).
+
+    q [B, H, T, F, E], keys [B, H, T + span - 1, F, E]. Computed in blocks of `span`
+    queries so the cost stays linear in T without unfolding the keys.
+    """
+    frames = q.shape[2]
+    if frames == 1:
+        return attend(q, keys, values)
+    outs = []
+    for start in range(0, frames, span):
+        stop = min(start + span, frames)
+        rows = torch.arange(stop - start, device=q.device).unsqueeze(1)
+        cols = torch.arange(stop - start + span - 1, device=q.device).unsqueeze(0)
+        mask = (cols >= rows) & (cols < rows + span)
+        window = slice(start, stop + span - 1)
+        outs.append(attend(q[:, :, start:stop], keys[:, :, window], values[:, :, window], mask))
+    return torch.cat(outs, dim=2)
+
+
+class CausalGridNetBlock(nn.Module):
+    """One streaming TF-GridNet block (see module docstring); input and output [B, T, F, C]."""
+
+    def __init__(self, emb_dim: int, n_freqs: int, hidden: int, n_heads: int = 4, attention_span: int = 50,
+                 approx_qk_dim: int = 512, eps: float = 1e-5):
+        super().__init__()
+        if emb_dim % n_heads:
+            raise ValueError(f"emb_dim ({emb_dim}) must be divisible by n_heads ({n_heads})")
+        if attention_span < 1:
+            raise ValueError(f"attention_span must be >= 1, got {attention_span}")
+        self.emb_dim, self.n_freqs, self.hidden = emb_dim, n_freqs, hidden
+        self.n_heads, self.attention_span = n_heads, attention_span
+        self.qk_dim = math.ceil(approx_qk_dim / n_freqs)
+        self.v_dim = emb_dim // n_heads
+
+        self.intra_norm = _Norm(emb_dim, eps)
+        self.intra_rnn = nn.LSTM(emb_dim, hidden, 1, batch_first=True, bidirectional=True)
+        self.intra_linear = nn.Linear(2 * hidden, emb_dim)
+        self.inter_norm = _Norm(emb_dim, eps)
+        self.inter_rnn = nn.LSTM(emb_dim, hidden, 1, batch_first=False)  # time-major
+        self.inter_linear = nn.Linear(hidden, emb_dim)
+        self.attn_conv_Q = _LinearPReLUNorm(emb_dim, self.qk_dim * n_heads, n_freqs, eps, n_heads)
+        self.attn_conv_K = _LinearPReLUNorm(emb_dim, self.qk_dim * n_heads, n_freqs, eps, n_heads)
+        self.attn_conv_V = _LinearPReLUNorm(emb_dim, self.v_dim * n_heads, n_freqs, eps, n_heads)
+        self.attn_concat_proj = _LinearPReLUNorm(emb_dim, emb_dim, n_freqs, eps)
+
+    def init_state(self, batch: int, device=None, dtype=torch.float32) -> BlockState:
+        zeros = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
+        cached = self.attention_span - 1
+        return BlockState(
+            h=zeros(1, batch * self.n_freqs, self.hidden),
+            c=zeros(1, batch * self.n_freqs, self.hidden),
+            keys=zeros(batch, self.n_heads, cached, self.n_freqs, self.qk_dim),
+            values=zeros(batch, self.n_heads, cached, self.n_freqs, self.v_dim),
+        )
+
+    def forward(self, x: torch.Tensor, state: BlockState) -> Tuple[torch.Tensor, BlockState]:
+        batch, frames, freqs, channels = x.shape
+
+        y = self.intra_norm.norm(x).reshape(batch * frames, freqs, channels)
+        y, _ = self.intra_rnn(y)
+        x = x + self.intra_linear(y).view(batch, frames, freqs, channels)
+
+        y = self.inter_norm.norm(x).transpose(0, 1).reshape(frames, batch * freqs, channels)
+        y, (h, c) = self.inter_rnn(y, (state.h, state.c))
+        x = x + self.inter_linear(y).view(frames, batch, freqs, channels).transpose(0, 1)
+
+        heads = self.n_heads
+        q = project_heads(x, self.attn_conv_Q.head_params(heads, freqs))
+        k = project_heads(x, self.attn_conv_K.head_params(heads, freqs))
+        v = project_heads(x, self.attn_conv_V.head_params(heads, freqs))
+        keys = torch.cat([state.keys, k], dim=2)
+        values = torch.cat([state.values, v], dim=2)
+        out = banded_attention(q, keys, values, self.attention_span)
+        x = x + self.attn_concat_proj.frame_forward(merge_heads(out))
+
+        keep = self.attention_span - 1
+        total = keys.shape[2]
+        return x, BlockState(h, c, keys[:, :, total - keep:], values[:, :, total - keep:])
+
+
+# ----------------------------------------------------------------------------- ESPnet block
+
+
+def _unfold_time_major(y: torch.Tensor, size: int, step: int) -> torch.Tensor:
+    """[L, N, C] -> [L', N, C * size] windows along L, channel-major like torch's F.unfold."""
+    if size == 1:
+        return y
+    windows = y.unfold(0, size, step)  # [L', N, C, size]
+    return windows.reshape(windows.shape[0], windows.shape[1], -1)
+
+
+def _overlap_add_linear(y: torch.Tensor, deconv: nn.ConvTranspose1d, length: int) -> torch.Tensor:
+    """ConvTranspose1d over time-major [L', N, C_in] -> [length, N, C_out] as one matmul + shifted adds."""
+    size, step = deconv.kernel_size[0], deconv.stride[0]
+    c_in, c_out = deconv.weight.shape[0], deconv.weight.shape[1]
+    z = torch.matmul(y, deconv.weight.reshape(c_in, c_out * size)).view(y.shape[0], y.shape[1], c_out, size)
+    if size == 1 and step == 1:
+        return z[..., 0] + deconv.bias
+    out = z.new_zeros(length, y.shape[1], c_out)
+    span = (y.shape[0] - 1) * step + 1
+    for k in range(size):
+        out[k : k + span : step] += z[..., k]
+    return out + deconv.bias
+
+
+def _channel_norm(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+    """ESPnet's LayerNormalization4D (over channels) on channels-last x."""
+    channels = x.shape[-1]
+    return F.layer_norm(x, (channels,), norm.gamma.view(channels), norm.beta.view(channels), norm.eps)
+
+
+def gridnet_block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """ESPnet `GridNetBlock.forward` on channels-last x [B, T, F, C].
+
+    The block's LSTMs must be time-major (`batch_first=False`); `SiameseEncoder` sets that.
+    """
+    batch, old_frames, old_freqs, channels = x.shape
+    size, step = block.emb_ks, block.emb_hs
+    frames = math.ceil((old_frames - size) / step) * step + size
+    freqs = math.ceil((old_freqs - size) / step) * step + size
+    if (frames, freqs) != (old_frames, old_freqs):
+        x = F.pad(x, (0, 0, 0, freqs - old_freqs, 0, frames - old_frames))
+
+    # intra-frame: sequences over frequency, one per (batch, frame)
+    y = _channel_norm(x, block.intra_norm).view(batch * frames, freqs, channels).transpose(0, 1)
+    y, _ = block.intra_rnn(_unfold_time_major(y, size, step))
+    y = _overlap_add_linear(y, block.intra_linear, freqs)  # [F, B*T, C]
+    x = x + y.transpose(0, 1).view(batch, frames, freqs, channels)
+
+    # inter-frame: sequences over time, one per (batch, freq)
+    y = _channel_norm(x, block.inter_norm).transpose(0, 1).reshape(frames, batch * freqs, channels)
+    y, _ = block.inter_rnn(_unfold_time_major(y, size, step))
+    y = _overlap_add_linear(y, block.inter_linear, frames)  # [T, B*F, C]
+    x = x + y.view(frames, batch, freqs, channels).transpose(0, 1)
+
+    x = x[:, :old_frames, :old_freqs]
+    return x + self_attention_block(block, x, block.n_head)
