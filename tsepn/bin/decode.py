@@ -146,7 +146,7 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
         start = time.perf_counter()
         try:
             out = extractor(mix, pos, neg)
-        except ValueError as err:
+        except (ValueError, RuntimeError) as err:  # input the model cannot take, or a chunk size it refuses
             raise DecodeError(f"{key}: {err}") from None
         model_seconds += time.perf_counter() - start
         audio_seconds += mix.shape[-1] / rate
