@@ -19,7 +19,7 @@ from tsepn.registry import Registry
 MODELS: Registry[nn.Module] = Registry("model")
 
 # Modules whose import registers models in MODELS (explicit: a broken module is an error).
-MODEL_MODULES = ["posneg", "teacher"]
+MODEL_MODULES = ["posneg", "teacher", "early_fusion"]
 
 for _module in MODEL_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
