@@ -40,7 +40,7 @@ class ActivityConfig:
     reference_percentile: float = 95.0  # "loud frames" level of the utterance
     threshold_db: float = 35.0  # active: energy >= reference - threshold_db
     floor_db: float = -70.0  # active only above this absolute level (dBFS)
-    min_speech_s: float = 0.05  # shorter active runs are dropped
+    min_speech_s: float = 0.08  # shorter active runs (window included) are dropped
     onset_s: float = 0.03  # widen each run before its start
     hangover_s: float = 0.10  # widen each run after its end
     min_pause_s: float = 0.25  # shorter gaps are bridged

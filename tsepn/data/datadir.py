@@ -7,7 +7,9 @@ Conventions (Kaldi's): one `<key> <value>` per line, sorted by key in byte
 order (LC_ALL=C), unique keys; utterance ids start with the speaker id, so that
 sorting by utterance also groups by speaker; spk2utt is utt2spk inverted.
 A directory is written to `<dir>.tmp-<pid>/`, validated, then swapped into
-place, so a failed preparation leaves the previous directory intact.
+place, so a failed preparation leaves the previous directory intact; when the
+new tables equal the old ones the old directory is kept untouched (so outputs
+of later stages in it, like `activity`, stay valid).
 Validation names the first bad `file:line`.
 """
 from __future__ import annotations
@@ -107,10 +109,17 @@ def _write_dir(out_dir, tables: Dict[str, List[Tuple[str, str]]]) -> DataDir:
         for name, rows in tables.items():
             write_table(tmp / name, rows)
         validate_data_dir(tmp)
-        replace_dir(tmp, out_dir)
+        if all(_same_file(tmp / name, out_dir / name) for name in tables):
+            log.info("%s: unchanged, kept as it is (with any later outputs such as activity)", out_dir)
+        else:
+            replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_data_dir(out_dir, validate=False)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return b.is_file() and a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
 
 
 def replace_dir(new: Path, final: Path) -> None:

@@ -143,6 +143,7 @@ class Voice:
     phrase_words: Tuple[int, int]  # words per phrase
     vowel_pref: np.ndarray  # vowel probabilities (habits)
     consonant_pref: np.ndarray  # consonant probabilities
+    colour: Tuple[Tuple[float, float, float], ...]  # (Hz, dB, Q) peaks: timbre and recording channel
 
 
 def draw_voice(rng: np.random.Generator, sex: str) -> Voice:
@@ -163,6 +164,10 @@ def draw_voice(rng: np.random.Generator, sex: str) -> Voice:
         phrase_words=(int(rng.integers(2, 4)), int(rng.integers(4, 8))),
         vowel_pref=rng.dirichlet(np.full(n_v, 2.0)),
         consonant_pref=rng.dirichlet(np.full(n_c, 2.0)),
+        colour=tuple(
+            (float(np.exp(rng.uniform(np.log(200), np.log(5000)))), float(rng.uniform(-8, 8)), float(rng.uniform(0.7, 2.5)))
+            for _ in range(3)
+        ),
     )
 
 
@@ -190,6 +195,7 @@ class SpeakerSynth:
         for i, (name, formants) in enumerate(VOWELS.items()):
             freqs = np.asarray(formants) * voice.tract * voice.idiolect[i]
             self.vowel_filters[name] = self._resonators(freqs, np.array([70.0, 100.0, 140.0]) * voice.bandwidth)
+        self.colour = np.concatenate([_peaking_sos(f, g, q, sample_rate) for f, g, q in voice.colour])
         self.nasal_filter = self._resonators(np.array([260.0, 2100.0]) * voice.tract, np.array([80.0, 300.0]))
         self.noise_filters = {}
         for name, (kind, lo, hi) in CONSONANTS.items():
@@ -218,9 +224,12 @@ class SpeakerSynth:
         events: List[_Event] = []
         words: List[List[str]] = []
         words_left = int(rng.integers(v.phrase_words[0], v.phrase_words[1] + 1))
-        while pos < end_target or not words:
+        while True:
+            n_syllables = int(rng.integers(1, 4))
+            if words and pos + n_syllables * syllable_s * sr > end_target:
+                break  # the next word would not fit: end the utterance
             phones: List[str] = []
-            for _ in range(int(rng.integers(1, 4))):
+            for _ in range(n_syllables):
                 if rng.random() < 0.7:
                     pos = self._add_consonant(rng, events, phones, consonants, pos, syllable_s)
                 vowel = vowels[rng.choice(len(vowels), p=v.vowel_pref)]
@@ -237,7 +246,8 @@ class SpeakerSynth:
                 words_left = int(rng.integers(v.phrase_words[0], v.phrase_words[1] + 1))
             elif rng.random() < 0.6:  # short pause between words
                 pos += int(sr * rng.uniform(0.04, 0.15))
-        total = max(pos + int(sr * rng.uniform(0.15, 0.4)), int(sr * seconds))
+        speech_end = max(ev.start + ev.length for ev in events)
+        total = max(speech_end + int(sr * rng.uniform(0.15, 0.4)), int(sr * seconds))
         return events, words, total
 
     def _add_consonant(self, rng, events, phones, consonants, pos, syllable_s) -> int:
@@ -313,9 +323,19 @@ class SpeakerSynth:
                     voicing = signal.lfilter(b, a, source[lo:hi])
                     seg = seg + 0.5 * voicing / (np.sqrt(np.mean(voicing**2)) + 1e-9)
             out[lo:hi] += ev.gain * seg * _envelope(len(seg), ev.kind == "plosive", sr)
-        out = out[pad : pad + total]
+        out = signal.sosfilt(self.colour, out)[pad : pad + total]
         text = " ".join("".join(w) for w in words)
         return out, text
+
+
+def _peaking_sos(freq: float, gain_db: float, q: float, sr: int) -> np.ndarray:
+    """One peaking-EQ biquad (RBJ cookbook) as an sos row."""
+    a = 10 ** (gain_db / 40)
+    w0 = 2 * np.pi * min(freq, 0.45 * sr) / sr
+    alpha = np.sin(w0) / (2 * q)
+    b = np.array([1 + alpha * a, -2 * np.cos(w0), 1 - alpha * a])
+    den = np.array([1 + alpha / a, -2 * np.cos(w0), 1 - alpha / a])
+    return np.concatenate([b / den[0], den / den[0]])[None]
 
 
 def _envelope(n: int, sharp: bool, sr: int) -> np.ndarray:
@@ -469,11 +489,13 @@ def _write_noise(args) -> str:
 def make_mini_corpus(cfg: MiniCorpusConfig, out_dir, nj: int = 1, progress: bool = True) -> Dict[str, Path]:
     """Write the mini corpus under `out_dir`; returns {"librispeech": ..., "wham": ...}.
 
-    Output is a function of `cfg` alone (not of `nj`).
+    `out_dir` must be new or empty. Output is a function of `cfg` alone (not of `nj`).
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir}: not empty; the mini corpus is written into a new folder")
     libri_root, wham_root = out_dir / "LibriSpeech", out_dir / "wham_noise"
     jobs = _speaker_jobs(cfg)
     speech_args = [(cfg, job, libri_root) for job in jobs]
