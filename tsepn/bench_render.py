@@ -77,14 +77,19 @@ def build_sampler(data_dir: Path, config: str | None, seed: int):
     return ScenarioSampler.from_dirs(scenario, data_dir / train.speech, data_dir / train.noise, seed, "bench")
 
 
-def run(data_dir: Path, config: str | None, examples: int, warmup: int, profile: bool, seed: int) -> float:
+def run(data_dir: Path, config: str | None, examples: int, warmup: int, profile: bool, seed: int,
+        preload_mb: float) -> float:
     from tsepn.data.dataset import SimulatedDataset
 
     sampler = build_sampler(data_dir, config, seed)
-    dataset = SimulatedDataset.from_sampler(sampler, num_examples=examples + warmup)
+    rss_before = _rss_mb()
+    dataset = SimulatedDataset.from_sampler(sampler, num_examples=examples + warmup, preload_mb=preload_mb)
     speech = sampler.speech
     print(f"data: {data_dir} ({len(speech.utts)} utterances, {len(speech.by_speaker)} speakers, "
           f"{len(sampler.noise.names)} noise files)")
+    held = dataset.renderer.preloaded_mb
+    print(f"audio held in memory: {held:.0f} MB (RSS +{_rss_mb() - rss_before:.0f} MB; budget {preload_mb:g} MB)"
+          if held else f"audio read slice by slice from disk (preload budget {preload_mb:g} MB)")
     seconds = sum(sampler.lengths.values()) / sampler.conf.sample_rate
     print(f"example: m3e3, {seconds:.0f} s of output audio (mix {sampler.conf.mix_seconds:g} s + pos "
           f"{sampler.conf.pos_seconds:g} s + neg {sampler.conf.neg_seconds:g} s), one process, one thread")
@@ -120,19 +125,23 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", default=None, help="folder with train/ and noise_tr/ (default: a temporary mini corpus)")
     parser.add_argument("--config", default=None, help="simulation config (its scenario and train set)")
     parser.add_argument("--examples", type=int, default=2000, help="examples to time")
-    parser.add_argument("--warmup", type=int, default=50, help="examples rendered before timing")
+    parser.add_argument("--warmup", type=int, default=200, help="examples rendered before timing (allocator warm-up)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    parser.add_argument("--preload-mb", type=float, default=512.0,
+                        help="decode a corpus that fits in this many MB once (SimulatedDataset's default); "
+                             "0: read every slice from disk")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _one_thread()
     if args.data_dir:
-        rate = run(Path(args.data_dir), args.config, args.examples, args.warmup, args.profile, args.seed)
+        rate = run(Path(args.data_dir), args.config, args.examples, args.warmup, args.profile, args.seed,
+                   args.preload_mb)
     else:
         with tempfile.TemporaryDirectory(prefix="tsepn-bench-") as tmp:
             print("no --data-dir: generating a temporary mini corpus")
             data = make_temporary_data(Path(tmp))
-            rate = run(data, args.config, args.examples, args.warmup, args.profile, args.seed)
+            rate = run(data, args.config, args.examples, args.warmup, args.profile, args.seed, args.preload_mb)
     print(f"render_examples_per_s {rate:.1f}")
 
 

@@ -219,3 +219,17 @@ def test_spec_naming_an_unknown_utterance(smp):
     spec["sources"][1]["mix"]["utts"] = ["nobody-u9"]
     with pytest.raises(SpecError, match="'nobody-u9' is not a usable utterance"):
         Renderer().render(spec)
+
+
+def test_preloaded_rendering_matches_reading_from_disk(smp):
+    from_disk = Renderer(speech_pools=(smp.speech,), noise_pools=(smp.noise,))
+    held = Renderer(speech_pools=(smp.speech,), noise_pools=(smp.noise,), preload_mb=64)
+    assert from_disk.preloaded_mb == 0 and 0 < held.preloaded_mb < 64
+    for i in range(8):
+        spec = smp.sample(i)
+        a, b = from_disk.render(spec), held.render(spec)
+        for name in ("mix", "ref", "pos", "neg", "pos_clean"):
+            assert np.array_equal(getattr(a, name), getattr(b, name))
+        assert a.segments == b.segments
+    tiny = Renderer(speech_pools=(smp.speech,), preload_mb=0.01)  # too small a budget: nothing held
+    assert tiny.preloaded_mb == 0

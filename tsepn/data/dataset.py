@@ -36,26 +36,30 @@ class SimulatedDataset(Dataset):
 
     config: conf/simulate.yaml; data_dir: folder of the Kaldi dirs; set_name: which set;
     num_examples: examples per epoch (default: the set's num_examples; 0 = one per target
-    speaker, example i's target being speaker i); overrides: dotted.key=value.
+    speaker, example i's target being speaker i); overrides: dotted.key=value;
+    preload_mb: speech/noise that fits in this many MB once decoded is decoded here, once,
+    and shared by forked DataLoader workers (tsepn.data.render.Renderer); the rest is read
+    slice by slice.
     """
 
     def __init__(self, config: str, data_dir: str = "data", set_name: str = "train",
-                 num_examples: Optional[int] = None, overrides: Sequence[str] = ()):
+                 num_examples: Optional[int] = None, overrides: Sequence[str] = (), preload_mb: float = 512.0):
         conf = load_simulate_conf(config, overrides)
         set_conf = find_set(conf, set_name, str(config))
         sampler = set_sampler(conf, set_conf, data_dir, str(config))
         count = set_conf.num_examples if num_examples is None else num_examples
-        self._setup(sampler, count)
+        self._setup(sampler, count, preload_mb)
 
     @classmethod
-    def from_sampler(cls, sampler: ScenarioSampler, num_examples: int = 0) -> "SimulatedDataset":
+    def from_sampler(cls, sampler: ScenarioSampler, num_examples: int = 0,
+                     preload_mb: float = 512.0) -> "SimulatedDataset":
         self = cls.__new__(cls)
-        self._setup(sampler, num_examples)
+        self._setup(sampler, num_examples, preload_mb)
         return self
 
-    def _setup(self, sampler: ScenarioSampler, num_examples: int) -> None:
+    def _setup(self, sampler: ScenarioSampler, num_examples: int, preload_mb: float) -> None:
         self.sampler = sampler
-        self.renderer = Renderer(speech_pools=(sampler.speech,), noise_pools=(sampler.noise,))
+        self.renderer = Renderer(speech_pools=(sampler.speech,), noise_pools=(sampler.noise,), preload_mb=preload_mb)
         self.per_speaker = num_examples <= 0
         self.num_examples = len(sampler.targets) if self.per_speaker else num_examples
         self.epoch = 0

@@ -16,6 +16,7 @@ the same offsets and placements as the samples, so they agree with the audio.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ FADE_SECONDS = 0.01  # raised-cosine ramp where a source starts or stops inside 
 _ARK_SPEC = re.compile(r"^.+\.ark:\d+$")
 
 Segment = Tuple[str, float, float]  # source name, start s, end s
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,8 +131,12 @@ def read_trimmed(utt: TrimmedUtt, start: int, stop: int, sample_rate: int) -> np
     return out
 
 
-def read_stream(pool: SpeechPool, placement: Dict[str, Any]) -> Tuple[np.ndarray, List[Tuple[int, int]]]:
-    """The placed stretch of a source's utterance stream and its speech spans (samples, stretch coords)."""
+def read_stream(pool: SpeechPool, placement: Dict[str, Any],
+                held: Optional[Dict[str, np.ndarray]] = None) -> Tuple[np.ndarray, List[Tuple[int, int]]]:
+    """The placed stretch of a source's utterance stream and its speech spans (samples, stretch coords).
+
+    held: the pool's trimmed utterances already decoded (Renderer preloading), else read from disk.
+    """
     try:
         utts = [pool.utts[u] for u in placement["utts"]]
     except KeyError as err:
@@ -144,7 +150,10 @@ def read_stream(pool: SpeechPool, placement: Dict[str, Any]) -> Tuple[np.ndarray
         k, within = _locate(utts, pos)
         utt = utts[k]
         take = min(length - filled, utt.length - within)
-        out[filled : filled + take] = read_trimmed(utt, within, within + take, pool.sample_rate)
+        if held is not None:
+            out[filled : filled + take] = held[utt.utt][within : within + take]
+        else:
+            out[filled : filled + take] = read_trimmed(utt, within, within + take, pool.sample_rate)
         for s, e in utt.spans:
             s, e = max(s, within), min(e, within + take)
             if e > s:
@@ -172,11 +181,15 @@ def _merge(spans: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
     return [(s, e) for s, e in merged]
 
 
-def read_noise(pool: NoisePool, utt: str, offset: int, length: int, channels: int) -> np.ndarray:
-    """`length` samples of a noise file from `offset`, wrapping around; `channels` channels."""
+def read_noise(pool: NoisePool, utt: str, offset: int, length: int, channels: int,
+               held: Optional[Dict[str, np.ndarray]] = None) -> np.ndarray:
+    """`length` samples of a noise file from `offset`, wrapping around; `channels` channels.
+
+    held: the pool's files already decoded (Renderer preloading), else read from disk.
+    """
     if utt not in pool.audio:
         raise SpecError(f"noise {utt!r} is not listed in {pool.data_dir / 'wav.scp'}")
-    with AudioSlice(pool.audio[utt], pool.sample_rate) as audio:
+    with (_HeldAudio(held[utt]) if held is not None else AudioSlice(pool.audio[utt], pool.sample_rate)) as audio:
         parts, pos, left = [], offset % audio.frames, length
         while left > 0:
             take = min(left, audio.frames - pos)
@@ -185,6 +198,22 @@ def read_noise(pool: NoisePool, utt: str, offset: int, length: int, channels: in
             pos = 0
     noise = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
     return _to_channels(noise, channels)
+
+
+class _HeldAudio:
+    """AudioSlice's reading interface over an array in memory."""
+
+    def __init__(self, array: np.ndarray):
+        self.array, self.frames = array, array.shape[1]
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.array[:, start:stop]
+
+    def __enter__(self) -> "_HeldAudio":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
 
 
 def _to_channels(x: np.ndarray, channels: int) -> np.ndarray:
@@ -202,24 +231,74 @@ def _read_brir(spec: str, sample_rate: int) -> np.ndarray:
 
 
 class Renderer:
-    """Renders specs; loads (and keeps) the speech/noise pools the specs name."""
+    """Renders specs; loads (and keeps) the speech/noise pools the specs name.
 
-    def __init__(self, speech_pools: Tuple[SpeechPool, ...] = (), noise_pools: Tuple[NoisePool, ...] = ()):
-        self._speech = {(str(p.data_dir), p.sample_rate, *p.trim): p for p in speech_pools}
-        self._noise = {(str(p.data_dir), p.sample_rate): p for p in noise_pools}
+    preload_mb: a pool whose decoded audio fits in what is left of this budget is decoded
+    once, when the Renderer first meets it, and rendered from memory (small corpora, such
+    as the mini corpus: no decoding per example); larger pools are read slice by slice.
+    Memory is bounded by the budget, never by the number of examples rendered.
+    """
+
+    def __init__(self, speech_pools: Tuple[SpeechPool, ...] = (), noise_pools: Tuple[NoisePool, ...] = (),
+                 preload_mb: float = 0.0):
+        self._budget = preload_mb * 2**20
+        self._speech: Dict[tuple, SpeechPool] = {}
+        self._noise: Dict[tuple, NoisePool] = {}
+        self._held: Dict[tuple, Optional[Dict[str, np.ndarray]]] = {}  # pool key -> decoded audio, or None
+        for pool in speech_pools:
+            self._add_speech((str(pool.data_dir), pool.sample_rate, *pool.trim), pool)
+        for pool in noise_pools:
+            self._add_noise_pool((str(pool.data_dir), pool.sample_rate), pool)
+
+    @property
+    def preloaded_mb(self) -> float:
+        return sum(a.nbytes for held in self._held.values() if held for a in held.values()) / 2**20
 
     def speech_pool(self, spec) -> SpeechPool:
+        return self._speech[self._speech_key(spec)]
+
+    def noise_pool(self, spec) -> NoisePool:
+        return self._noise[self._noise_key(spec)]
+
+    def _speech_key(self, spec) -> tuple:
         trim = spec["trim"]
         key = (spec["speech_dir"], spec["sample_rate"], trim["max_pause_s"], trim["edge_s"])
         if key not in self._speech:
-            self._speech[key] = SpeechPool(*key)
-        return self._speech[key]
+            self._add_speech(key, SpeechPool(*key))
+        return key
 
-    def noise_pool(self, spec) -> NoisePool:
+    def _noise_key(self, spec) -> tuple:
         key = (spec["noise_dir"], spec["sample_rate"])
         if key not in self._noise:
-            self._noise[key] = NoisePool(*key)
-        return self._noise[key]
+            self._add_noise_pool(key, NoisePool(*key))
+        return key
+
+    def _add_speech(self, key: tuple, pool: SpeechPool) -> None:
+        self._speech[key] = pool
+        size = 4 * sum(u.length for u in pool.utts.values())
+        self._held[("speech",) + key] = self._preload(
+            pool.data_dir, size, lambda: {u.utt: read_trimmed(u, 0, u.length, pool.sample_rate) for u in pool.utts.values()})
+
+    def _add_noise_pool(self, key: tuple, pool: NoisePool) -> None:
+        self._noise[key] = pool
+        size = 4 * 2 * sum(pool.samples.values())  # at most 2 channels (WHAM!)
+
+        def decode():
+            held = {}
+            for utt, spec in pool.audio.items():
+                with AudioSlice(spec, pool.sample_rate) as audio:
+                    held[utt] = audio.read(0, audio.frames)
+            return held
+
+        self._held[("noise",) + key] = self._preload(pool.data_dir, size, decode)
+
+    def _preload(self, where, size: int, decode) -> Optional[Dict[str, np.ndarray]]:
+        if size > self._budget:
+            return None
+        self._budget -= size
+        held = decode()
+        log.info("%s: %.0f MB decoded and held in memory", where, sum(a.nbytes for a in held.values()) / 2**20)
+        return held
 
     def render(self, spec: Dict[str, Any]) -> Rendered:
         """Render one spec; an error names the example."""
@@ -229,11 +308,12 @@ class Renderer:
             raise type(err)(f"example {spec.get('id')!r}: {err}") from None
 
     def _render(self, spec: Dict[str, Any]) -> Rendered:
-        speech = self.speech_pool(spec)
+        speech_key = self._speech_key(spec)
+        speech, held = self._speech[speech_key], self._held[("speech",) + speech_key]
         images: Dict[str, Dict[str, np.ndarray]] = {}
         segments: Dict[str, List[Segment]] = {}
         for rec in RECORDINGS:
-            images[rec], segments[rec] = self._place_sources(spec, speech, rec)
+            images[rec], segments[rec] = self._place_sources(spec, speech, held, rec)
         target = spec["sources"][0]["name"]
         ref = images["mix"][target]
         noise_power = _power(ref) / 10.0 ** (spec["snr_db"] / 10.0)
@@ -247,14 +327,14 @@ class Renderer:
                 images[rec] = {k: v * np.float32(scale) for k, v in images[rec].items()}
         return Rendered(key=spec["id"], images=images, segments={k: segments[k] for k in ("pos", "neg")}, **signals)
 
-    def _place_sources(self, spec, speech: SpeechPool, rec: str) -> Tuple[Dict[str, np.ndarray], List[Segment]]:
+    def _place_sources(self, spec, speech: SpeechPool, held, rec: str) -> Tuple[Dict[str, np.ndarray], List[Segment]]:
         total, sr, channels = spec["lengths"][rec], spec["sample_rate"], spec["channels"]
         images, segments = {}, []
         for source in spec["sources"]:
             placement = source[rec]
             if placement is None:
                 continue
-            signal, spans = read_stream(speech, placement)
+            signal, spans = read_stream(speech, placement, held)
             level_db = spec["target_level_db"] + source["gain_db"]
             signal *= np.float32(10.0 ** (level_db / 20.0) / max(np.sqrt(_power(signal)), 1e-8))
             _fade_edges(signal, placement, total, sr)
@@ -285,7 +365,8 @@ class Renderer:
         for image in images.values():
             out += image
         pick = spec["noise"][rec]
-        noise = read_noise(self.noise_pool(spec), pick["utt"], pick["offset"], total, channels)
+        key = self._noise_key(spec)
+        noise = read_noise(self._noise[key], pick["utt"], pick["offset"], total, channels, self._held[("noise",) + key])
         power = _power(noise)
         if power > 1e-12:
             out += noise * np.float32(np.sqrt(noise_power / power))
