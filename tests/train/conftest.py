@@ -27,12 +27,13 @@ class ToyPosNeg(torch.nn.Module):
         self.head = torch.nn.Linear(2 * dim, dim)
         self.main = torch.nn.Linear(dim, taps)
         self.base = torch.nn.Parameter(torch.zeros(taps))  # also part of "main"
+        self.cond_proj = torch.nn.Linear(dim, dim)  # "main", but applied in encode (like fusion keys)
 
     def param_groups(self):
         return {
             "encoder": list(self.encoder.parameters()),
             "head": list(self.head.parameters()),
-            "main": list(self.main.parameters()) + [self.base],
+            "main": list(self.main.parameters()) + [self.base] + list(self.cond_proj.parameters()),
         }
 
     def embed(self, pos, neg):
@@ -41,7 +42,7 @@ class ToyPosNeg(torch.nn.Module):
         return self.head(both.transpose(1, 2)).transpose(1, 2)  # [B, D, T']
 
     def encode(self, pos, neg):
-        return self.embed(pos, neg).mean(-1)  # [B, D]
+        return self.cond_proj(self.embed(pos, neg).mean(-1))  # [B, D]
 
     def init_state(self, batch_size):
         return torch.zeros(batch_size, self.channels, self.taps - 1, device=self.base.device)
@@ -64,7 +65,7 @@ class ToyTeacher(ToyPosNeg):
         return self.head(torch.cat([e, e], dim=1).transpose(1, 2)).transpose(1, 2)
 
     def encode(self, pos, neg):
-        return self.embed_clean(pos).mean(-1)
+        return self.cond_proj(self.embed_clean(pos).mean(-1))
 
 
 TOYS = {"toy_posneg": ToyPosNeg, "toy_teacher": ToyTeacher}
@@ -88,6 +89,15 @@ def toy_load(path, arch=None):
     model = toy_build(arch or data["model"], **data["model_args"])
     model.load_state_dict(data["state_dict"])
     return model
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: the tiny ops here only lose from threads on a shared, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -35,12 +35,14 @@ def test_extract_run_writes_its_files_and_freezes_encoder_and_head(toys, tmp_pat
     assert torch.all(before["encoder.0.weight"] == 0.25)  # stage-1 weights loaded
     trainer.run()
     after = weights(trainer.model)
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    main = {names[id(p)] for p in trainer.model.param_groups()["main"]}
+    assert "cond_proj.weight" in main
     for name in before:
         changed = not torch.equal(before[name], after[name])
-        assert changed == (name.startswith("main.") or name == "base"), name
+        assert changed == (name in main), name
     # frozen parameters: no gradient, no optimizer state, eval mode (dropout off)
-    state_ids = set(trainer.optimizer.state_dict()["state"])
-    assert len(state_ids) == 3  # main.weight, main.bias, base
+    assert len(trainer.optimizer.state_dict()["state"]) == len(main) == 5
     assert all(not p.requires_grad for p in trainer.model.encoder.parameters())
     trainer.task.train()
     assert not trainer.model.encoder.training and trainer.model.main.training
@@ -192,7 +194,7 @@ def test_teacher_then_distill_then_extract(toys, tmp_path):
     distill.run()
     after = weights(distill.model)
     for name in before:  # encoder + head trained, extractor untouched
-        assert torch.equal(before[name], after[name]) == name.startswith(("main.", "base")), name
+        assert torch.equal(before[name], after[name]) == name.startswith(("main.", "base", "cond_proj")), name
     losses = [r["valid_loss"] for r in distill.history]
     assert losses[-1] < losses[0]  # the student moves towards the teacher's embedding
     assert set(distill.history[0]["valid"]) == {"mse"}

@@ -85,8 +85,8 @@ def set_frozen_eval(model: torch.nn.Module) -> None:
 
 # --------------------------------------------------------------------------- streaming
 def detach_state(state: Any) -> Any:
-    """The same nested state with every tensor cut from the graph."""
-    if torch.is_tensor(state):
+    """The same (nested) state with every tensor cut from the graph."""
+    if torch.is_tensor(state) or callable(getattr(state, "detach", None)):
         return state.detach()
     if isinstance(state, dict):
         return {k: detach_state(v) for k, v in state.items()}
@@ -135,9 +135,6 @@ class StageTask(torch.nn.Module):
             set_frozen_eval(self.model)
         return self
 
-    def encoder_trained(self) -> bool:
-        return "encoder" in self.trained_groups or "head" in self.trained_groups
-
 
 class ExtractTask(StageTask):
     """Stages teacher and extract: enrollment -> condition, chunked extraction, signal loss."""
@@ -148,11 +145,9 @@ class ExtractTask(StageTask):
         self.stage = "teacher" if enroll_key == "pos_clean" else "extract"
 
     def forward(self, batch: Dict[str, Any]):
-        if self.encoder_trained():
-            cond = self.model.encode(batch[self.enroll_key], batch["neg"])
-        else:
-            with torch.no_grad():
-                cond = self.model.encode(batch[self.enroll_key], batch["neg"])
+        # No torch.no_grad() around encode even when the encoder is frozen: the condition
+        # may include trained parts (fusion keys/values); frozen weights build no graph anyway.
+        cond = self.model.encode(batch[self.enroll_key], batch["neg"])
         out = run_chunks(self.model, batch["mix"], cond, self.chunk, self.detach)
         loss, parts = self.loss(out, batch["ref"])
         stats = dict(parts)
@@ -283,5 +278,12 @@ def build_task(cfg: TrainConfig, example: Dict[str, Any]) -> StageTask:
     if cfg.stage == "distill":
         teacher = load_teacher(cfg, model, example)
         return DistillTask(model, loss, trained, teacher)
+    chunk = chunk_samples(cfg)
+    hop = getattr(model, "hop", None)
+    if chunk is not None and isinstance(hop, int) and chunk % hop:
+        raise StageError(
+            f"train.chunk_seconds={cfg.train.chunk_seconds} at train.sample_rate={cfg.train.sample_rate} is "
+            f"{chunk} samples, not a multiple of the model's hop ({hop}); a stream can only be cut at frame edges"
+        )
     enroll_key = "pos_clean" if cfg.stage == "teacher" else "pos"
-    return ExtractTask(model, loss, trained, chunk_samples(cfg), cfg.train.detach_state, enroll_key)
+    return ExtractTask(model, loss, trained, chunk, cfg.train.detach_state, enroll_key)
