@@ -233,3 +233,25 @@ def test_simulated_dataset_items_and_epochs(corpus, tmp_path):
     assert batch["neg"].shape == (2, 1, SR)
     with pytest.raises(IndexError):
         fixed[5]
+
+
+def test_simulated_dataset_same_items_whatever_the_workers(corpus, tmp_path):
+    conf = _write_config(tmp_path / "simulate.yaml")
+    ds = SimulatedDataset(str(conf), data_dir=str(corpus), set_name="train", num_examples=4)
+    ds.set_epoch(3)
+    inline = [ds[i] for i in range(4)]
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, collate_fn=collate)
+    for item, batch in zip(inline, loader):
+        assert batch["key"] == [item["key"]]
+        for name in SIGNALS:
+            assert torch.equal(batch[name][0], item[name])
+
+
+def test_cli_reports_bad_input_without_traceback(corpus, tmp_path, caplog):
+    from tsepn.bin import simulate_sets
+
+    conf = _write_config(tmp_path / "simulate.yaml")
+    with pytest.raises(SystemExit) as exit_info:
+        simulate_sets.main(["--config", str(conf), "--data-dir", str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 1
+    assert "nowhere/dev: speech data directory not found" in caplog.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from tsepn.bin.simulate_sets import exit_on_bad_input
 from tsepn.data.scenario import find_set, load_simulate_conf, sample_set, set_sampler, spec_line
 from tsepn.fileio import atomic_open
 
@@ -22,14 +23,15 @@ def main(argv=None) -> None:
     parser.add_argument("--override", nargs="*", default=[], help="dotted.key=value config overrides")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    conf = load_simulate_conf(args.config, args.override)
-    set_conf = find_set(conf, args.set, args.config)
-    sampler = set_sampler(conf, set_conf, args.data_dir, args.config)
-    count = set_conf.num_examples if args.num_examples is None else args.num_examples
-    specs = sample_set(sampler, count)
-    with atomic_open(args.out, "w", encoding="utf-8") as handle:
-        handle.writelines(spec_line(s) for s in specs)
-    logging.getLogger(__name__).info("%s: %d specs of set %s", args.out, len(specs), args.set)
+    with exit_on_bad_input():
+        conf = load_simulate_conf(args.config, args.override)
+        set_conf = find_set(conf, args.set, args.config)
+        sampler = set_sampler(conf, set_conf, args.data_dir, args.config)
+        count = set_conf.num_examples if args.num_examples is None else args.num_examples
+        specs = sample_set(sampler, count)
+        with atomic_open(args.out, "w", encoding="utf-8") as handle:
+            handle.writelines(spec_line(s) for s in specs)
+        logging.getLogger(__name__).info("%s: %d specs of set %s", args.out, len(specs), args.set)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from tsepn.bin.simulate_sets import exit_on_bad_input
 from tsepn.data.scenario import load_simulate_conf
 from tsepn.data.sets import render_scenarios_file
 
@@ -25,7 +26,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     audio_format = args.format or (load_simulate_conf(args.config).audio_format if args.config else "flac")
-    render_scenarios_file(args.scenarios, args.out_dir, audio_format, args.nj)
+    with exit_on_bad_input():
+        render_scenarios_file(args.scenarios, args.out_dir, audio_format, args.nj)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,19 @@ is cheap; a set whose config changed is rebuilt.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import sys
 from pathlib import Path
+
+from tsepn.audio import AudioError
+from tsepn.config import ConfigError
+from tsepn.data.datadir import DataDirError
+from tsepn.data.pools import PoolError
+from tsepn.data.scenario import SpecError
+from tsepn.data.sets import SetError
+from tsepn.fileio import TableError
 
 from tsepn.data.scenario import load_simulate_conf, sample_set, scenario_for, set_sampler
 from tsepn.data.sets import fingerprint, is_done, make_wrong_enroll, render_set
@@ -60,6 +70,17 @@ def simulate_sets(config, data_dir, nj: int = 1, only=None, overrides=(), progre
     return made
 
 
+@contextlib.contextmanager
+def exit_on_bad_input():
+    """Bad input (config, data dirs, audio, specs) ends the command with its message, exit code 1."""
+    try:
+        yield
+    except (AudioError, ConfigError, DataDirError, PoolError, SpecError, SetError, TableError,
+            FileNotFoundError) as err:
+        logging.getLogger("tsepn").error("%s", err)
+        sys.exit(1)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="simulation config (conf/simulate.yaml)")
@@ -69,7 +90,8 @@ def main(argv=None) -> None:
     parser.add_argument("--override", nargs="*", default=[], help="dotted.key=value config overrides")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    simulate_sets(args.config, args.data_dir, args.nj, args.sets, args.override)
+    with exit_on_bad_input():
+        simulate_sets(args.config, args.data_dir, args.nj, args.sets, args.override)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,8 @@ class SpeechPool:
 
     def _load(self) -> None:
         d, sr = self.data_dir, self.sample_rate
+        if not d.is_dir():
+            raise PoolError(f"{d}: speech data directory not found")
         if not (d / "activity").is_file():
             raise PoolError(f"{d / 'activity'}: missing (speech activity is computed by recipe stage 2)")
         data = validate_data_dir(d, check_files=False)  # tables, keys, activity spans: errors name file:line
