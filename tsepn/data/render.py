@@ -3,7 +3,8 @@
 No randomness here: every choice is in the spec, so the same spec gives the same
 samples (and, written with tsepn.audio, the same bytes). For each recording
 (mix, pos, neg) every placed source is read from its trimmed utterance stream
-(only the needed stretch of each file is decoded), brought to its level
+(only the needed stretch of each file is decoded, or, for a corpus preloaded in
+memory, sliced; speech is mono: a file's first channel), brought to its level
 (target_level_db + gain_db, RMS over the placed stretch), faded in/out where it
 starts or stops inside the recording, optionally convolved with its BRIR, and
 summed; noise is added at the spec's SNR. One common factor then keeps every
