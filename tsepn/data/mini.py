@@ -15,6 +15,8 @@ so that a model can learn speaker conditioning from it:
 - vowels shaped by formant resonators whose frequencies are scaled by a
   speaker-specific vocal-tract factor and perturbed per speaker ("idiolect");
 - fricative / plosive noise bursts and nasal murmurs between vowels;
+- a speaker-specific timbre (three peaking filters: voice quality and the
+  speaker's recording channel, as each LibriSpeech reader has their own);
 - a speaker-specific speaking rate, with short pauses between words and longer
   ones between phrases, so that activity detection and trimming have work.
 The transcript spells the synthesised syllables. Everything is seeded per
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 SUBSET_NAMES = {"train": "train-clean-360", "dev": "dev-clean", "test": "test-clean"}
 NOISE_SPLITS = ("tr", "cv", "tt")
 NOISE_KINDS = ("pink", "hum", "band", "clicks")
+# Bump when the synthesis changes, so that stage 0 regenerates an existing corpus.
+GENERATOR_VERSION = 2
 
 
 @dataclass
@@ -429,6 +433,7 @@ def synth_noise(kind: str, rng: np.random.Generator, seconds: float, sr: int, ch
 # ---------------------------------------------------------------------------
 @dataclass
 class _SpeakerJob:
+    key: str  # train / dev / test (the config section)
     subset: str
     subset_index: int
     speaker_index: int
@@ -446,7 +451,8 @@ def _speaker_jobs(cfg: MiniCorpusConfig) -> List[_SpeakerJob]:
         for i in range(size.speakers):
             chapters = list(range(next_chapter, next_chapter + size.chapters_per_speaker))
             next_chapter += size.chapters_per_speaker + 3
-            jobs.append(_SpeakerJob(subset, subset_index, i, next_speaker, chapters, "F" if i % 2 == 0 else "M"))
+            sex = "F" if i % 2 == 0 else "M"
+            jobs.append(_SpeakerJob(key, subset, subset_index, i, next_speaker, chapters, sex))
             next_speaker += 7
     return jobs
 
@@ -457,7 +463,7 @@ def _write_speaker(args) -> Tuple[str, int, str, float]:
     rng = np.random.default_rng([cfg.seed, 1, job.subset_index, job.speaker_index])
     voice = draw_voice(rng, job.sex)
     synth = SpeakerSynth(voice, cfg.sample_rate)
-    size: SubsetSize = getattr(cfg, [k for k, v in SUBSET_NAMES.items() if v == job.subset][0])
+    size: SubsetSize = getattr(cfg, job.key)
     lo, hi = cfg.utterance_seconds
     seconds_total = 0.0
     per_chapter = np.array_split(np.arange(size.utterances_per_speaker), len(job.chapters))
@@ -544,14 +550,8 @@ def config_fingerprint(cfg: MiniCorpusConfig) -> str:
     import hashlib
     import json
 
-    blob = json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()
+    blob = json.dumps({"generator": GENERATOR_VERSION, **dataclasses.asdict(cfg)}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def summary(cfg: MiniCorpusConfig) -> Dict[str, int]:
-    return {
-        f"{SUBSET_NAMES[k]}": getattr(cfg, k).speakers * getattr(cfg, k).utterances_per_speaker for k in SUBSET_NAMES
-    }
 
 
 __all__ = [
