@@ -46,7 +46,11 @@ Interferer types in the enrollments (PAPER.md):
     neglect   silent in the positive, present (`neg_coverage`) in the negative.
 The target talks throughout the mixture and the positive enrollment, with different
 utterances in each, and never in the negative enrollment. Mixture interferers talk
-throughout the mixture and nowhere else.
+throughout the mixture and nowhere else. All speakers of an example are different
+people (enrollment interferers are drawn among the mixture interferers first only with
+`enroll_interferers_from_mixture`), and all come from `speech_dir`: a set never mixes
+in another set's speakers. Every placed stretch is rendered at target_level_db +
+gain_db (RMS over the stretch). Ids of epochs > 0 end in "-e<epoch>-<index>".
 """
 from __future__ import annotations
 
