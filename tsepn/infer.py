@@ -53,6 +53,7 @@ class Extractor:
         self.model = model.to(self.device).eval()
         self.chunk_seconds = chunk_seconds
         self.in_channels, self.out_channels, self.sample_rate = model_io(model)
+        self._check_chunk_size()
 
     @classmethod
     def from_checkpoint(cls, path, arch: Optional[str] = None, device="cpu", chunk_seconds: Optional[float] = None):
@@ -66,6 +67,18 @@ class Extractor:
         if self.chunk_seconds is None:
             return None
         return max(1, int(round(self.chunk_seconds * self.sample_rate)))
+
+    def _check_chunk_size(self) -> None:
+        """A streaming model frames its input in hops: every chunk but the last must be whole hops."""
+        hop = getattr(self.model, "hop", None)
+        if self.chunk_samples is None or hop is None or self.model.init_state(1) is None:
+            return  # whole-signal call, or a model without streaming state (any chunk size works)
+        if self.chunk_samples % hop:
+            rounded = max(1, round(self.chunk_samples / hop)) * hop / self.sample_rate
+            raise ValueError(
+                f"chunk_seconds={self.chunk_seconds} gives {self.chunk_samples} samples, not a multiple of the"
+                f" model's hop ({hop} samples at {self.sample_rate} Hz); use e.g. {rounded:g}"
+            )
 
     def __call__(self, mix: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
         mix = self._check(mix, "mixture", min_samples=1)

@@ -96,3 +96,34 @@ def test_non_finite_input_is_rejected():
 def test_bad_chunk_seconds():
     with pytest.raises(ValueError, match="chunk_seconds must be > 0"):
         Extractor(CausalToyModel(), chunk_seconds=0)
+
+
+# ------------------------------------------------------------------ real (tiny) tsepn models
+
+
+def test_tiny_posneg_whole_equals_chunked(tmp_path):
+    """Fixed normalisation + streaming frame grid: any hop-multiple chunking gives the whole-call output."""
+    from conftest import noise, tiny_posneg
+    from tsepn.models.checkpoint import save_model
+
+    save_model(tmp_path / "tiny.pt", tiny_posneg())
+    mix, pos, neg = noise(1, 6405, 1), noise(1, 4000, 2), noise(1, 4000, 3)
+    whole = Extractor.from_checkpoint(tmp_path / "tiny.pt")(mix, pos, neg)
+    assert whole.shape == mix.shape and np.abs(whole).max() > 1e-3
+    for seconds in (0.25, 0.126):  # the last chunk is short and not a whole hop
+        chunked = Extractor.from_checkpoint(tmp_path / "tiny.pt", chunk_seconds=seconds)(mix, pos, neg)
+        assert np.abs(chunked - whole).max() <= 1e-5, seconds
+
+
+def test_tiny_improved_chunks_are_independent_calls():
+    """The non-streaming improved model: chunked output = each chunk extracted on its own."""
+    from tsepn.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("improved", n_fft=32, hop=16, emb_dim=8, lstm_hidden=8, n_heads=2, approx_qk_dim=34,
+                        n_layers=1, head_refine_layers=1, sample_rate=8000).eval()
+    rng = np.random.default_rng(0)
+    mix, pos, neg = (rng.standard_normal((1, n)).astype(np.float32) for n in (5000, 4000, 4000))
+    chunked = Extractor(model, chunk_seconds=0.25)(mix, pos, neg)  # 2000 + 2000 + 1000 samples
+    pieces = [Extractor(model)(mix[:, a:b], pos, neg) for a, b in ((0, 2000), (2000, 4000), (4000, 5000))]
+    np.testing.assert_allclose(chunked, np.concatenate(pieces, axis=1), atol=1e-6)
