@@ -162,7 +162,7 @@ def test_stage2_without_stage1_is_a_clear_error(toys, tmp_path):
     with pytest.raises(StageError, match="nope.pt: no such file; run stage 1"):
         Trainer(cfg, tmp_path / "exp")
     wrong = distilled_file(tmp_path, dim=6)
-    with pytest.raises(StageError, match="does not fit model 'toy_posneg'.*shape mismatch encoder.0.weight"):
+    with pytest.raises(StageError, match=r"init.distilled=.*does not fit the encoder \+ head .*shape mismatch encoder.0.weight"):
         Trainer(make_config("extract", init={"distilled": str(wrong)}), tmp_path / "exp")
 
 
@@ -205,6 +205,14 @@ def test_teacher_then_distill_then_extract(toys, tmp_path):
     for name, p in stage1.named_parameters():
         if name.startswith(("encoder", "head")):
             assert torch.equal(p, dict(extract.model.named_parameters())[name]), name
+
+    # warm start of the extractor from the teacher's (init.main)
+    warm = Trainer(make_config("extract", init={"distilled": str(tmp_path / "stage1/model.pt"),
+                                                "main": str(tmp_path / "teacher/model.pt")}), tmp_path / "warm")
+    teacher_model = toy_load(tmp_path / "teacher/model.pt")
+    for name, p in warm.model.named_parameters():
+        source = stage1 if name.startswith(("encoder", "head")) else teacher_model
+        assert torch.equal(p, dict(source.named_parameters())[name]), name
 
 
 def test_best_k_snapshots_average_into_a_model_file(toys, tmp_path):

@@ -33,6 +33,9 @@ class InitConf:
     teacher_arch: Optional[str] = None
     # extract: the stage-1 model file whose encoder and head are frozen
     distilled: Optional[str] = None
+    # any stage: start the extractor + fusion ("main" group) from this model file (same
+    # names and shapes), e.g. the teacher's; the paper trains them from scratch
+    main: Optional[str] = None
 
 
 @dataclass

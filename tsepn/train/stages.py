@@ -216,6 +216,37 @@ def load_teacher(cfg: TrainConfig, student: torch.nn.Module, example: Dict[str, 
     return teacher
 
 
+def copy_groups(model: torch.nn.Module, path: str, groups: Sequence[str], key: str, copy_buffers: bool) -> None:
+    """Copy the parameters of `groups` by name from model file `path` (config key `key`).
+
+    With `copy_buffers`, buffers present in both with the same shape are copied too.
+    """
+    try:
+        source = model_io.load_model(path)
+    except Exception as err:
+        raise StageError(f"{key}={path}: cannot load the model file: {err}") from None
+    state = source.state_dict()
+    named = named_groups(model)
+    wanted = [(name, p) for g in groups for name, p in named[g]]
+    missing = [n for n, _ in wanted if n not in state]
+    mismatched = [f"{n} {tuple(state[n].shape)} vs {tuple(p.shape)}"
+                  for n, p in wanted if n in state and state[n].shape != p.shape]
+    if missing or mismatched:
+        detail = "; ".join(filter(None, [
+            f"missing {', '.join(missing[:5])}" if missing else "",
+            f"shape mismatch {', '.join(mismatched[:5])}" if mismatched else "",
+        ]))
+        raise StageError(f"{key}={path}: does not fit the {' + '.join(groups)} of the configured model ({detail})")
+    with torch.no_grad():
+        for name, p in wanted:
+            p.copy_(state[name])
+        if copy_buffers:
+            for name, buf in model.named_buffers():
+                if name in state and state[name].shape == buf.shape:
+                    buf.copy_(state[name])
+    log.info("%s: %s (%d tensors) loaded from %s", key, " + ".join(groups), len(wanted), path)
+
+
 def load_distilled(cfg: TrainConfig, model: torch.nn.Module) -> None:
     """Copy the stage-1 encoder + head weights (and matching buffers) from init.distilled."""
     path = cfg.init.distilled
@@ -226,34 +257,15 @@ def load_distilled(cfg: TrainConfig, model: torch.nn.Module) -> None:
         )
     if not Path(path).is_file():
         raise StageError(f"init.distilled={path}: no such file; run stage 1 (distill) first")
-    try:
-        source = model_io.load_model(path)
-    except Exception as err:
-        raise StageError(f"init.distilled={path}: cannot load the stage-1 model: {err}") from None
-    state = source.state_dict()
-    groups = named_groups(model)
-    wanted = [name for g in ("encoder", "head") for name, _ in groups[g]]
-    missing = [n for n in wanted if n not in state]
-    mismatched = [
-        f"{n} {tuple(state[n].shape)} vs {tuple(p.shape)}"
-        for g in ("encoder", "head") for n, p in groups[g]
-        if n in state and state[n].shape != p.shape
-    ]
-    if missing or mismatched:
-        detail = "; ".join(filter(None, [
-            f"missing {', '.join(missing[:5])}" if missing else "",
-            f"shape mismatch {', '.join(mismatched[:5])}" if mismatched else "",
-        ]))
-        raise StageError(f"init.distilled={path}: does not fit model {cfg.model.name!r} ({detail})")
-    params = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
-    with torch.no_grad():
-        for name in wanted:
-            params[name].copy_(state[name])
-        for name, buf in buffers.items():
-            if name in state and state[name].shape == buf.shape:
-                buf.copy_(state[name])
-    log.info("loaded encoder + head (%d tensors) from %s", len(wanted), path)
+    copy_groups(model, path, ("encoder", "head"), "init.distilled", copy_buffers=True)
+
+
+def load_main(cfg: TrainConfig, model: torch.nn.Module) -> None:
+    """Warm start of the extractor + fusion ("main") from init.main, e.g. the teacher's."""
+    path = cfg.init.main
+    if not Path(path).is_file():
+        raise StageError(f"init.main={path}: no such file")
+    copy_groups(model, path, ("main",), "init.main", copy_buffers=False)
 
 
 def chunk_samples(cfg: TrainConfig) -> Optional[int]:
@@ -274,6 +286,8 @@ def build_task(cfg: TrainConfig, example: Dict[str, Any]) -> StageTask:
     loss = build_loss(cfg.loss)
     if cfg.stage == "extract":
         load_distilled(cfg, model)
+    if cfg.init.main:
+        load_main(cfg, model)
     trained = freeze_for_stage(model, cfg.stage, cfg.optim.lr)
     if cfg.stage == "distill":
         teacher = load_teacher(cfg, model, example)
