@@ -56,7 +56,7 @@ def test_extract_run_writes_its_files_and_freezes_encoder_and_head(toys, tmp_pat
     assert last["epoch"] == 3 and last["step"] == 9 and len(last["history"]) == 3
     assert len(list((exp / "checkpoints").glob("epoch*.model.pt"))) == 2  # keep_best
     assert "valid_loss=" in (exp / "train.log").read_text()
-    assert "si_snri" in last["history"][-1]["valid"]
+    assert {"si_snri", "si_snri_wrong_enroll", "snr"} == set(last["history"][-1]["valid"])
 
 
 def run_to_end(toys, exp, cfg, resume=False):

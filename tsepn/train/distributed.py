@@ -97,13 +97,13 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
-def broadcast_flag(flag: bool, ctx: DistContext) -> bool:
-    """Rank 0's `flag` on every process (stop decisions)."""
+def broadcast_object(obj, ctx: DistContext):
+    """Rank 0's (picklable) `obj` on every process."""
     if not ctx.distributed:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
-    dist.broadcast(value, src=0)
-    return bool(value.item() > 0)
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 class Precision:

@@ -152,7 +152,14 @@ class ExtractTask(StageTask):
         loss, parts = self.loss(out, batch["ref"])
         stats = dict(parts)
         if not self.training:
-            stats["si_snri"] = si_snr_improvement(out.detach().float(), batch["ref"].float(), batch["mix"].float())
+            mix, ref = batch["mix"].float(), batch["ref"].float()
+            stats["si_snri"] = si_snr_improvement(out.detach().float(), ref, mix)
+            if mix.shape[0] > 1:
+                # The same mixtures with the next example's enrollments: a model that uses
+                # its enrollments must do worse here (the recipe's wrong-enrollment control).
+                wrong = self.model.encode(batch[self.enroll_key].roll(1, 0), batch["neg"].roll(1, 0))
+                out = run_chunks(self.model, batch["mix"], wrong, self.chunk)
+                stats["si_snri_wrong_enroll"] = si_snr_improvement(out.float(), ref, mix)
         return loss, stats
 
 

@@ -34,7 +34,8 @@ import torch
 from tsepn.config import save_config, to_dict
 from tsepn.train import checkpoint as ckpt
 from tsepn.train.data import build_dataset, collate, make_loader
-from tsepn.train.distributed import DistContext, Precision, all_sum, all_true, barrier, init_distributed, unwrap, wrap_ddp
+from tsepn.train.distributed import (DistContext, Precision, all_sum, all_true, barrier, broadcast_object,
+                                     init_distributed, wrap_ddp)
 from tsepn.train import model_io
 from tsepn.train.monitor import Monitor
 from tsepn.train.optim import Scheduler, build_optimizer, learning_rates
@@ -281,27 +282,25 @@ class Trainer:
         self.net.eval()
         loader = make_loader(self.valid_set, self.cfg.data, train=False, epoch=0, seed=self.cfg.seed,
                              rank=self.ctx.rank, world_size=self.ctx.world_size)
-        names: List[str] = []
-        sums: Optional[torch.Tensor] = None
-        count = 0
+        sums: Dict[str, float] = {}
+        counts: Dict[str, float] = {}
         for batch in self.monitor.progress(loader, len(loader), "valid"):
             batch = move_to(batch, self.device)
             n = batch["mix"].shape[0]
             with self.precision.autocast():
                 loss, stats = self.task(batch)
-            values = {"loss": loss, **stats}
-            if sums is None:
-                names = list(values)
-                sums = torch.zeros(len(names), dtype=torch.float64)
-            sums += torch.tensor([float(values[k]) * n for k in names], dtype=torch.float64)
-            count += n
-        if sums is None:
-            names, sums = ["loss"], torch.zeros(1, dtype=torch.float64)
-        totals = all_sum(torch.cat([sums, torch.tensor([float(count)], dtype=torch.float64)]), self.ctx).cpu()
-        count_all = float(totals[-1])
-        if count_all == 0:
+            for key, value in {"loss": loss, **stats}.items():
+                sums[key] = sums.get(key, 0.0) + float(value) * n
+                counts[key] = counts.get(key, 0.0) + n
+        # every process reduces the same figures: rank 0's names
+        names = broadcast_object(sorted(sums) or ["loss"], self.ctx)
+        local = torch.tensor([sums.get(k, 0.0) for k in names] + [counts.get(k, 0.0) for k in names],
+                             dtype=torch.float64)
+        totals = all_sum(local, self.ctx).cpu()
+        if float(totals[len(names) + names.index("loss")]) == 0:
             raise TrainingError("data.valid: no validation examples")
-        means = {k: float(totals[i] / count_all) for i, k in enumerate(names)}
+        means = {k: float(totals[i] / totals[len(names) + i]) for i, k in enumerate(names)
+                 if float(totals[len(names) + i]) > 0}
         if not math.isfinite(means["loss"]):
             log.warning("validation loss is not finite (%s)", means["loss"])
         return means
