@@ -103,7 +103,7 @@ def test_bad_chunk_seconds():
 
 def test_tiny_posneg_whole_equals_chunked(tmp_path):
     """Fixed normalisation + streaming frame grid: any hop-multiple chunking gives the whole-call output."""
-    from conftest import noise, tiny_posneg
+    from extract_helpers import noise, tiny_posneg
     from tsepn.models.checkpoint import save_model
 
     save_model(tmp_path / "tiny.pt", tiny_posneg())

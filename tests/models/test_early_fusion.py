@@ -55,7 +55,8 @@ def test_forward_backward_tiny():
     model = build_model("improved", **TINY)
     pos, neg, mix = torch.randn(2, 1, 800), torch.randn(2, 1, 640), torch.randn(2, 1, 1000)
     cond = model.encode(pos, neg)
-    assert cond.shape == (2, 8, 800 // 16 + 1, 17)
+    assert cond.embedding.shape == (2, 8, 800 // 16 + 1, 17)
+    torch.testing.assert_close(model.embed(pos, neg), cond.embedding)
     assert model.init_state(2) is None
     out, state = model(mix, cond, model.init_state(2))
     assert out.shape == mix.shape and state is None and torch.isfinite(out).all()
@@ -102,6 +103,8 @@ def test_tiny_and_silent_chunks_are_finite():
             out, _ = model(torch.randn(1, 1, length), cond)
             assert out.shape == (1, 1, length) and torch.isfinite(out).all()
         silent, _ = model(torch.zeros(1, 1, 400), cond)
+        x = torch.randn(1, 1, 300)
+        assert torch.equal(model(x, cond)[0], model(x, cond.embedding)[0])  # the bare embedding works too
     assert torch.isfinite(silent).all() and silent.abs().max() < 1e-6
 
 
@@ -121,8 +124,8 @@ def test_wrong_input_shapes_are_clear_errors():
     cond = model.encode(torch.randn(1, 1, 320), torch.randn(1, 1, 320))
     with pytest.raises(ValueError, match=r"mix must be \[batch, 1, samples\]"):
         model(torch.randn(1, 2, 320), cond)
-    with pytest.raises(ValueError, match="cond must be"):
-        model(torch.randn(1, 1, 320), cond[:, :4])
+    with pytest.raises(ValueError, match="cond embedding must be"):
+        model(torch.randn(1, 1, 320), cond.embedding[:, :4])
 
 
 def test_save_load_round_trip(tmp_path):

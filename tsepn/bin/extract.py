@@ -25,6 +25,7 @@ from tsepn.audio import AudioError, read_audio, write_audio
 from tsepn.fileio import TableError
 from tsepn.infer import Extractor, InputError, cut_enrollments
 from tsepn.models.checkpoint import load_model
+from tsepn.models.upstream import AUTHORS_ARCHS
 
 log = logging.getLogger("tsepn-extract")
 
@@ -37,13 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tsepn-extract",
         description="Extract the target speaker from a mixture, given positive and negative enrollments.",
+        epilog="Segments file: one line per span, '<seg-id> <rec-id> <start_s> <end_s> <pos|neg>' (pos: the "
+        "target talks, neg: the target is silent); all pos spans, in time order, form the positive enrollment "
+        "and all neg spans the negative one. Inputs must be at the model's sample rate and channel count.",
     )
     parser.add_argument("--checkpoint", required=True, help="tsepn checkpoint, or the authors' file with --arch")
     parser.add_argument(
         "--arch",
         default=None,
-        help="architecture of an authors' {'state_dict': ...} file: proposed-monaural, proposed-binaural,"
-        " improved-monaural (tsepn checkpoints know their model)",
+        choices=AUTHORS_ARCHS,
+        help="architecture of an authors' {'state_dict': ...} file (tsepn checkpoints know their model)",
     )
     parser.add_argument("--mix", required=True, help="mixture audio file")
     parser.add_argument("--pos", help="positive enrollment (the target talks)")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -41,6 +41,7 @@ with warnings.catch_warnings():
 
 from tsepn.models import MODELS
 from tsepn.models.encoder import STD_FLOOR, SiameseEncoder
+from tsepn.models.extractor import Conditioning
 from tsepn.models.head import EncoderHead
 from tsepn.models.posneg import check_audio, grad_only_if_trainable
 from tsepn.models.tfgridnet import gridnet_block_forward
@@ -181,8 +182,11 @@ class EarlyFusionTSE(nn.Module):
                                                lstm_hidden=lstm_hidden, eps=eps)
 
     # ------------------------------------------------------------------ enrollment side
-    def encode(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        """(pos [B, C, Np], neg [B, C, Nn]) -> conditioning [B, emb_dim, T_pos, F], once per utterance."""
+    def embed(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        """(pos [B, C, Np], neg [B, C, Nn]) -> embedding sequence [B, emb_dim, T_pos, F].
+
+        This is both what stage 1 distils and all the extractor needs from the enrollments.
+        """
         check_audio(pos, "positive enrollment", self.in_channels)
         check_audio(neg, "negative enrollment", self.in_channels)
         if pos.shape[0] != neg.shape[0]:
@@ -195,21 +199,23 @@ class EarlyFusionTSE(nn.Module):
         with grad_only_if_trainable(self.encoder_head):
             return self.encoder_head(pos_emb, neg_emb).permute(0, 3, 1, 2).contiguous()
 
-    def embed(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        """The stage-1 (distilled) embedding: the conditioning sequence itself, [B, C, T_pos, F]."""
-        return self.encode(pos, neg)
+    def encode(self, pos: torch.Tensor, neg: torch.Tensor) -> Conditioning:
+        """Once per utterance: the embedding sequence, as `Conditioning.embedding` like every tsepn model."""
+        return Conditioning(embedding=self.embed(pos, neg), fusion=[])
 
     # ------------------------------------------------------------------ mixture side
     def init_state(self, batch_size: int) -> None:
         """No streaming state: every call is a whole signal (see the module docstring)."""
         return None
 
-    def forward(self, mix: torch.Tensor, cond: torch.Tensor, state: Optional[object] = None):
-        """mix [B, C, N], cond from `encode` -> (out [B, C, N], state unchanged)."""
+    def forward(self, mix: torch.Tensor, cond: Union[Conditioning, torch.Tensor], state: Optional[object] = None):
+        """mix [B, C, N], cond from `encode` (or the `embed` tensor) -> (out [B, C, N], state unchanged)."""
         check_audio(mix, "mix", self.in_channels)
+        if isinstance(cond, Conditioning):
+            cond = cond.embedding
         expected = (mix.shape[0], self.emb_dim, self.n_freqs)
         if cond.dim() != 4 or (cond.shape[0], cond.shape[1], cond.shape[3]) != expected:
-            raise ValueError(f"cond must be [{expected[0]}, {expected[1]}, frames, {expected[2]}] (from encode), "
+            raise ValueError(f"cond embedding must be [{expected[0]}, {expected[1]}, frames, {expected[2]}], "
                              f"got shape {tuple(cond.shape)}")
         length = mix.shape[-1]
         if length <= self.n_fft // 2:
