@@ -196,3 +196,21 @@ def test_refined_head_matches_espnet_blocks_run_on_the_full_sequence():
             espnet_block.intra_rnn.batch_first = espnet_block.inter_rnn.batch_first = True
             x = espnet_block(x)
     torch.testing.assert_close(got.permute(0, 3, 1, 2), x, rtol=1e-4, atol=1e-5)
+
+
+def test_forward_never_touches_the_enrollment_side(monkeypatch):
+    """Encode once per utterance: the chunks reuse `cond`, the encoder and head stay idle."""
+    model = build_model("improved", **TINY).eval()
+    with torch.inference_mode():
+        cond = model.encode(torch.randn(1, 1, 320), torch.randn(1, 1, 320))
+
+        def boom(*args, **kwargs):
+            raise AssertionError("the enrollment side ran during forward")
+
+        monkeypatch.setattr(model.siamese, "features", boom)
+        monkeypatch.setattr(model.siamese, "forward", boom)
+        monkeypatch.setattr(model.encoder_head, "forward", boom)
+        state = model.init_state(1)
+        for chunk in torch.randn(1, 1, 900).split(300, dim=-1):
+            out, state = model(chunk, cond, state)
+            assert out.shape == chunk.shape
