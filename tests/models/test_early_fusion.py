@@ -214,3 +214,26 @@ def test_forward_never_touches_the_enrollment_side(monkeypatch):
         for chunk in torch.randn(1, 1, 900).split(300, dim=-1):
             out, state = model(chunk, cond, state)
             assert out.shape == chunk.shape
+
+
+def test_forward_follows_the_authors_order_of_operations():
+    """Pins the glue around the blocks, written out step by step in the authors' layout (Tar_Model):
+    std over (channels, samples) unbiased; torch.stft (Hann, centred, reflect); [re, im] on channels,
+    [B, 2, T, F]; conv; cat[mix feats, att(mix feats, cond)]; dual_mdl; deconv; istft; times std."""
+    model = perturbed(build_model("improved", **TINY))
+    torch.manual_seed(3)
+    pos, neg, mix = torch.randn(1, 1, 480), torch.randn(1, 1, 400), torch.randn(1, 1, 640) * 0.3
+    with torch.inference_mode():
+        emb = model.embed(pos, neg)
+        std = mix.std(dim=(1, 2), keepdim=True)
+        spec = torch.stft((mix / std).reshape(-1, 640), 32, 16, 32, window=torch.hann_window(32), return_complex=True)
+        spec = spec.reshape(1, -1, *spec.shape[-2:])
+        x = model.conv(torch.cat([spec.real, spec.imag], dim=1).permute(0, 1, 3, 2).contiguous())
+        x = torch.cat([x, model.att(x, emb)], dim=1)
+        for block in model.dual_mdl:
+            x = block(x)
+        x = model.deconv(x)
+        re, im = x[:, 0].permute(0, 2, 1).contiguous(), x[:, 1].permute(0, 2, 1).contiguous()
+        expected = torch.istft(torch.complex(re, im), 32, 16, 32, window=torch.hann_window(32)).unsqueeze(1) * std
+        got, _ = model(mix, model.encode(pos, neg))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
