@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -46,41 +46,82 @@ def conv_norm_head(in_channels: int, out_channels: int, n_freqs: int, eps: float
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.PReLU(), ChannelFreqNorm(out_channels, n_freqs, eps))
 
 
+def cached_without_grad(owner: nn.Module, name: str, params: Sequence[torch.Tensor], build: Callable):
+    """`build()`, memoised on `owner` while autograd is off (inference) and `params` are unchanged.
+
+    Regrouping weights (stacking heads, joining Q/K/V) costs little in a long call but
+    dominates a streaming call of one frame. With grad enabled nothing is cached, so
+    training always differentiates through fresh tensors.
+    """
+    if torch.is_grad_enabled():
+        return build()
+    stamp = tuple((p.data_ptr(), p._version) for p in params)
+    cache = owner.__dict__.setdefault("_tsepn_cache", {})
+    hit = cache.get(name)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    value = build()
+    cache[name] = (stamp, value)
+    return value
+
+
 @dataclass
 class HeadParams:
-    """A multi-head projection flattened for one matmul: y = norm(prelu(x @ weight.T + bias))."""
+    """Multi-head projections flattened for one matmul: y = norm(prelu(x @ weight.T + bias)).
 
-    weight: torch.Tensor  # [H * D, C]
-    bias: torch.Tensor  # [H * D]
-    slope: torch.Tensor  # [H] (one PReLU slope per head) or [1] (shared)
-    gamma: torch.Tensor  # [H or 1, F, D]
-    beta: torch.Tensor  # [H or 1, F, D]
+    Several projections (e.g. Q, K and V) can share the matmul: `splits` gives each
+    one's output width, and the slopes / norm parameters are listed per projection.
+    """
+
+    weight: torch.Tensor  # [sum(splits), C]
+    bias: torch.Tensor  # [sum(splits)]
+    slope: torch.Tensor  # [sum(splits)]: each output channel's PReLU slope
+    gammas: List[torch.Tensor]  # per projection: [H, 1, F, D] (per head) or [F, D] (shared by the heads)
+    betas: List[torch.Tensor]
+    splits: List[int]
     eps: float
     n_heads: int
 
 
-def stacked_head_params(module: nn.Module, kind: str, n_heads: int) -> HeadParams:
-    """Gather `attn_conv_<kind>_<h>` (Conv2d, PReLU, ChannelFreqNorm) of every head into one HeadParams."""
-    stacks = [getattr(module, f"attn_conv_{kind}_{h}") for h in range(n_heads)]
-    return HeadParams(
-        weight=torch.cat([s[0].weight.flatten(1) for s in stacks]),
-        bias=torch.cat([s[0].bias for s in stacks]),
-        slope=torch.cat([s[1].weight for s in stacks]),
-        gamma=torch.stack([s[2].gamma[0, :, 0, :].t() for s in stacks]),
-        beta=torch.stack([s[2].beta[0, :, 0, :].t() for s in stacks]),
-        eps=stacks[0][2].eps,
-        n_heads=n_heads,
-    )
+def _conv_norm_parts(stacks: Sequence[nn.Sequential]):
+    """(weight, bias, per-channel slope, gamma [H, 1, F, D], beta) of per-head (Conv2d, PReLU, norm) stacks."""
+    weight = torch.cat([s[0].weight.flatten(1) for s in stacks])
+    bias = torch.cat([s[0].bias for s in stacks])
+    slope = torch.cat([s[1].weight.expand(s[0].out_channels) for s in stacks])
+    gamma = torch.stack([s[2].gamma[0, :, 0, :].t() for s in stacks]).unsqueeze(1)
+    beta = torch.stack([s[2].beta[0, :, 0, :].t() for s in stacks]).unsqueeze(1)
+    return weight, bias, slope, gamma, beta
 
 
-def project_heads(x: torch.Tensor, p: HeadParams) -> torch.Tensor:
-    """Channels-last features [B, T, F, C] -> normalised per-head frames [B, H, T, F, D]."""
+def stacked_head_params(module: nn.Module, kinds: str, n_heads: int) -> HeadParams:
+    """Join `attn_conv_<kind>_<h>` (Conv2d, PReLU, ChannelFreqNorm) of every head and every kind in `kinds`."""
+
+    def build() -> HeadParams:
+        parts = [_conv_norm_parts([getattr(module, f"attn_conv_{kind}_{h}") for h in range(n_heads)]) for kind in kinds]
+        return HeadParams(
+            weight=torch.cat([p[0] for p in parts]), bias=torch.cat([p[1] for p in parts]),
+            slope=torch.cat([p[2] for p in parts]), gammas=[p[3] for p in parts], betas=[p[4] for p in parts],
+            splits=[p[0].shape[0] for p in parts], eps=getattr(module, f"attn_conv_{kinds[0]}_0")[2].eps,
+            n_heads=n_heads,
+        )
+
+    params = [p for kind in kinds for h in range(n_heads) for p in getattr(module, f"attn_conv_{kind}_{h}").parameters()]
+    return cached_without_grad(module, f"heads_{kinds}", params, build)
+
+
+def project_heads(x: torch.Tensor, p: HeadParams) -> List[torch.Tensor]:
+    """Channels-last features [B, T, F, C] -> one normalised [B, H, T, F, D] per projection in `p`."""
     batch, frames, freqs, _ = x.shape
-    y = F.linear(x, p.weight, p.bias).view(batch, frames, freqs, p.n_heads, -1)
-    slope = p.slope.view(-1, 1)
-    y = torch.where(y >= 0, y, y * slope).permute(0, 3, 1, 2, 4)
-    y = F.layer_norm(y, y.shape[-2:], eps=p.eps)
-    return y * p.gamma.unsqueeze(1) + p.beta.unsqueeze(1)
+    y = F.linear(x, p.weight, p.bias)
+    y = F.prelu(y.view(-1, y.shape[-1]), p.slope).view(batch, frames, freqs, -1)
+    outs = []
+    for part, gamma, beta in zip(y.split(p.splits, dim=-1), p.gammas, p.betas):
+        part = part.view(batch, frames, freqs, p.n_heads, -1).permute(0, 3, 1, 2, 4)
+        if gamma.dim() == 2:  # one norm shared by all heads: fused affine
+            outs.append(F.layer_norm(part, gamma.shape, gamma, beta, p.eps))
+        else:
+            outs.append(torch.addcmul(beta, F.layer_norm(part, part.shape[-2:], eps=p.eps), gamma))
+    return outs
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -89,7 +130,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[tor
     `mask` (bool, True = keep) broadcasts against the scores [B, H, Tq, Tk].
     """
     q2, k2 = q.flatten(-2), k.flatten(-2)
-    scores = torch.matmul(q2, k2.transpose(-1, -2)) / math.sqrt(q2.shape[-1])
+    scores = torch.matmul(q2, k2.transpose(-1, -2)).div_(math.sqrt(q2.shape[-1]))
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     out = torch.matmul(torch.softmax(scores, dim=-1), v.flatten(-2))
@@ -105,9 +146,13 @@ def merge_heads(out: torch.Tensor) -> torch.Tensor:
 def conv_norm(x: torch.Tensor, stack: nn.Sequential) -> torch.Tensor:
     """Apply a (Conv2d 1x1, PReLU, ChannelFreqNorm) stack to channels-last [B, T, F, C]."""
     conv, act, norm = stack[0], stack[1], stack[2]
-    y = F.prelu(F.linear(x, conv.weight.flatten(1), conv.bias), act.weight)
-    y = F.layer_norm(y, y.shape[-2:], eps=norm.eps)
-    return y * norm.gamma[0, :, 0, :].t() + norm.beta[0, :, 0, :].t()
+
+    def build():
+        return conv.weight.flatten(1), norm.gamma[0, :, 0, :].t().contiguous(), norm.beta[0, :, 0, :].t().contiguous()
+
+    weight, gamma, beta = cached_without_grad(stack, "conv_norm", list(stack.parameters()), build)
+    y = F.prelu(F.linear(x, weight, conv.bias), act.weight)
+    return F.layer_norm(y, gamma.shape, gamma, beta, norm.eps)
 
 
 class FullBandAttention(nn.Module):
@@ -132,11 +177,11 @@ class FullBandAttention(nn.Module):
         self.n_heads = n_heads
 
     def queries(self, x: torch.Tensor) -> torch.Tensor:
-        return project_heads(x, stacked_head_params(self, "Q", self.n_heads))
+        return project_heads(x, stacked_head_params(self, "Q", self.n_heads))[0]
 
     def keys_values(self, x: torch.Tensor):
-        return (project_heads(x, stacked_head_params(self, "K", self.n_heads)),
-                project_heads(x, stacked_head_params(self, "V", self.n_heads)))
+        k, v = project_heads(x, stacked_head_params(self, "KV", self.n_heads))
+        return k, v
 
     def output(self, out: torch.Tensor) -> torch.Tensor:
         return conv_norm(merge_heads(out), self.attn_concat_proj)
@@ -153,7 +198,5 @@ class FullBandAttention(nn.Module):
 
 def self_attention_block(module: nn.Module, x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Full-band self-attention with the parameters of any module laid out like ESPnet's GridNetBlock."""
-    q = project_heads(x, stacked_head_params(module, "Q", n_heads))
-    k = project_heads(x, stacked_head_params(module, "K", n_heads))
-    v = project_heads(x, stacked_head_params(module, "V", n_heads))
+    q, k, v = project_heads(x, stacked_head_params(module, "QKV", n_heads))
     return conv_norm(merge_heads(attend(q, k, v)), module.attn_concat_proj)

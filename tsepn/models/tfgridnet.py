@@ -22,7 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tsepn.models.attention import HeadParams, attend, merge_heads, project_heads, self_attention_block
+from tsepn.models.attention import (HeadParams, attend, cached_without_grad, merge_heads, project_heads,
+                                    self_attention_block)
 
 
 class _Norm(nn.Module):
@@ -57,16 +58,6 @@ class _LinearPReLUNorm(nn.Module):
     @property
     def norm(self) -> nn.LayerNorm:
         return self._modules["3"].norm
-
-    def head_params(self, n_heads: int, n_freqs: int) -> HeadParams:
-        """View as an `n_heads`-head projection sharing one slope and one norm (see attention.py)."""
-        norm = self.norm
-        per_head = self.linear.out_features // n_heads
-        return HeadParams(
-            weight=self.linear.weight, bias=self.linear.bias, slope=self.act.weight,
-            gamma=norm.weight.view(1, n_freqs, per_head), beta=norm.bias.view(1, n_freqs, per_head),
-            eps=norm.eps, n_heads=n_heads,
-        )
 
     def frame_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Channels-last [B, T, F, C_in] -> [B, T, F, C_out], normalised per frame."""
@@ -135,6 +126,23 @@ class CausalGridNetBlock(nn.Module):
         self.attn_conv_V = _LinearPReLUNorm(emb_dim, self.v_dim * n_heads, n_freqs, eps, n_heads)
         self.attn_concat_proj = _LinearPReLUNorm(emb_dim, emb_dim, n_freqs, eps)
 
+    def qkv_params(self) -> HeadParams:
+        """Q, K and V projections joined into one matmul (each keeps its own slope and norm)."""
+        parts = (self.attn_conv_Q, self.attn_conv_K, self.attn_conv_V)
+
+        def build() -> HeadParams:
+            return HeadParams(
+                weight=torch.cat([p.linear.weight for p in parts]),
+                bias=torch.cat([p.linear.bias for p in parts]),
+                slope=torch.cat([p.act.weight.expand(p.linear.out_features) for p in parts]),
+                gammas=[p.norm.weight.view(self.n_freqs, -1) for p in parts],
+                betas=[p.norm.bias.view(self.n_freqs, -1) for p in parts],
+                splits=[p.linear.out_features for p in parts],
+                eps=self.attn_conv_Q.norm.eps, n_heads=self.n_heads,
+            )
+
+        return cached_without_grad(self, "qkv", [t for p in parts for t in p.parameters()], build)
+
     def init_state(self, batch: int, device=None, dtype=torch.float32) -> BlockState:
         zeros = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)  # noqa: E731
         cached = self.attention_span - 1
@@ -156,10 +164,7 @@ class CausalGridNetBlock(nn.Module):
         y, (h, c) = self.inter_rnn(y, (state.h, state.c))
         x = x + self.inter_linear(y).view(frames, batch, freqs, channels).transpose(0, 1)
 
-        heads = self.n_heads
-        q = project_heads(x, self.attn_conv_Q.head_params(heads, freqs))
-        k = project_heads(x, self.attn_conv_K.head_params(heads, freqs))
-        v = project_heads(x, self.attn_conv_V.head_params(heads, freqs))
+        q, k, v = project_heads(x, self.qkv_params())
         keys = torch.cat([state.keys, k], dim=2)
         values = torch.cat([state.values, v], dim=2)
         out = banded_attention(q, keys, values, self.attention_span)

@@ -1,0 +1,130 @@
+"""Speed of the proposed model in its published monaural configuration (`tsepn-bench model`).
+
+Prints, one per line (the last four lines):
+    encode_s N          encode(pos 3 s, neg 3 s), batch 1, inference mode
+    rtf_full N          one forward call on a 6 s mixture / 6 s (inference mode)
+    stream_chunk_ms N   mean time per 8 ms (128-sample) chunk over a stream, state carried
+    train_step_s N      one stage-2 step: encode (encoder + head frozen) + 3 s batch-2 mixture in
+                        1 s chunks carrying state + negative-SNR loss + backward + Adam step
+Each figure is the median over --repeats runs after one warm-up run. Inference figures
+use --threads threads (default 1), the training step --train-threads (default 2).
+Weights are random (speed does not depend on them) unless --checkpoint is given.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import time
+from typing import Callable, List, Optional
+
+import torch
+
+from tsepn.models import build_model
+from tsepn.models.checkpoint import load_model
+
+log = logging.getLogger(__name__)
+RATE = 16000
+
+
+def median_time(run: Callable[[], None], repeats: int) -> float:
+    run()  # warm-up: allocator, oneDNN kernels
+    times: List[float] = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def negative_snr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    noise = (ref - est).pow(2).sum(-1)
+    return -(10 * torch.log10(ref.pow(2).sum(-1) / (noise + 1e-8) + 1e-8)).mean()
+
+
+def make_model(checkpoint: Optional[str]):
+    if checkpoint:
+        return load_model(checkpoint, arch=None if checkpoint.endswith(".tsepn.pt") else "proposed-monaural")
+    torch.manual_seed(0)
+    return build_model("proposed-monaural")
+
+
+def bench_inference(model, repeats: int, stream_seconds: float) -> dict:
+    model.eval()
+    gen = torch.Generator().manual_seed(1)
+    pos, neg = torch.randn(1, 1, 3 * RATE, generator=gen), torch.randn(1, 1, 3 * RATE, generator=gen)
+    mix = torch.randn(1, 1, 6 * RATE, generator=gen)
+    chunk = 128
+    stream = mix[..., : int(stream_seconds * RATE) // chunk * chunk]
+    with torch.inference_mode():
+        encode_s = median_time(lambda: model.encode(pos, neg), repeats)
+        cond = model.encode(pos, neg)
+        full_s = median_time(lambda: model(mix, cond, None), repeats)
+
+        def run_stream():
+            state = None
+            for piece in stream.split(chunk, dim=-1):
+                _, state = model(piece, cond, state)
+
+        stream_s = median_time(run_stream, repeats)
+    return {"encode_s": encode_s, "rtf_full": full_s / 6.0, "stream_chunk_ms": 1000 * stream_s / (stream.shape[-1] // chunk)}
+
+
+def bench_train_step(model, repeats: int) -> float:
+    for part in (model.encoder, model.encoder_head):
+        part.requires_grad_(False)
+    model.train()
+    model.encoder.eval()
+    model.encoder_head.eval()
+    main = model.param_groups()["main"]
+    optimizer = torch.optim.Adam(main, lr=2e-3, weight_decay=1e-4, amsgrad=True)
+    gen = torch.Generator().manual_seed(2)
+    batch = {k: torch.randn(2, 1, 3 * RATE, generator=gen) for k in ("mix", "ref", "pos", "neg")}
+
+    def step():
+        cond = model.encode(batch["pos"], batch["neg"])
+        state, outs = None, []
+        for piece in batch["mix"].split(RATE, dim=-1):
+            out, state = model(piece, cond, state)
+            outs.append(out)
+        loss = 10.0 * negative_snr(torch.cat(outs, dim=-1), batch["ref"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return median_time(step, repeats)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="tsepn-bench model", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (median reported)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the inference figures")
+    parser.add_argument("--train-threads", type=int, default=2, help="torch threads for the training step")
+    parser.add_argument("--stream-seconds", type=float, default=2.0, help="audio streamed in 8 ms chunks")
+    parser.add_argument("--skip-train", action="store_true", help="leave out the training step")
+    parser.add_argument("--checkpoint", help="time these weights (tsepn file, or the authors' monaural file)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    model = make_model(args.checkpoint)
+    load = os.getloadavg()[0]
+    print(f"# proposed-monaural, torch {torch.__version__}, {os.cpu_count()} cpu(s), load average {load:.2f} at start; "
+          f"median of {args.repeats} runs")
+    torch.set_num_threads(args.threads)
+    figures = bench_inference(model, args.repeats, args.stream_seconds)
+    if not args.skip_train:
+        torch.set_num_threads(args.train_threads)
+        figures["train_step_s"] = bench_train_step(model, args.repeats)
+    print(f"# load average {os.getloadavg()[0]:.2f} at end; inference threads {args.threads}, "
+          f"training threads {args.train_threads}")
+    for name, value in figures.items():
+        print(f"{name} {value:.4g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
