@@ -197,7 +197,7 @@ def test_teacher_then_distill_then_extract(toys, tmp_path):
         assert torch.equal(before[name], after[name]) == name.startswith(("main.", "base", "cond_proj")), name
     losses = [r["valid_loss"] for r in distill.history]
     assert losses[-1] < losses[0]  # the student moves towards the teacher's embedding
-    assert set(distill.history[0]["valid"]) == {"mse"}
+    assert set(distill.history[0]["valid"]) == {"mse", "relative_error"}
 
     stage1 = toy_load(tmp_path / "stage1/model.pt")
     extract = Trainer(make_config("extract", init={"distilled": str(tmp_path / "stage1/model.pt")}),

@@ -184,7 +184,11 @@ class DistillTask(StageTask):
             target = self.teacher.embed_clean(batch["pos_clean"])
         estimate = self.model.embed(batch["pos"], batch["neg"])
         loss, parts = self.loss(estimate, target.detach())
-        return loss, dict(parts)
+        stats = dict(parts)
+        if not self.training:
+            # error energy relative to the target's: 1.0 is what an all-zero embedding scores
+            stats["relative_error"] = ((estimate - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)).detach()
+        return loss, stats
 
 
 # --------------------------------------------------------------------------- inputs of a stage

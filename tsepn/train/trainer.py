@@ -171,6 +171,13 @@ class Trainer:
             log.warning("interrupted during epoch %d; %s holds the last complete epoch (%d); "
                         "rerun with --resume to continue", self.epoch + 1, self.last_path, self.epoch)
             raise
+        except RuntimeError as err:
+            if "DataLoader worker" not in str(err):
+                raise
+            # a signal to the whole process group (or the OOM killer) reached a worker first
+            raise TrainingError(f"a data loader worker died during epoch {self.epoch + 1} ({err}); "
+                                f"{self.last_path} holds the last complete epoch ({self.epoch}); "
+                                "rerun with --resume to continue") from None
         finally:
             self.monitor.close()
         return dict(self.best)

@@ -1,0 +1,61 @@
+"""Every training YAML of the recipes loads, names a registered model that builds with its
+args, trains something in its stage, and (teacher -> stage 1) embeds to the same shape."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from tsepn.models import build_model
+from tsepn.train.data import DATASETS
+from tsepn.train.schema import load_train_config
+from tsepn.train.stages import freeze_for_stage
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted(ROOT.glob("egs/*/*/conf/tuning/train_*.yaml")) + sorted(ROOT.glob("egs/*/*/conf/train_*.yaml"))
+
+
+def test_there_are_recipe_configs():
+    names = {p.name for p in CONFIGS}
+    assert {"train_teacher_mini.yaml", "train_stage1_mini.yaml", "train_stage2_mini.yaml",
+            "train_teacher.yaml", "train_stage1.yaml", "train_stage2.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_config_builds(path):
+    cfg = load_train_config(path)
+    assert cfg.data.train.type in DATASETS and cfg.data.valid.type in DATASETS
+    model = build_model(cfg.model.name, **cfg.model.args)
+    trained = freeze_for_stage(model, cfg.stage, cfg.optim.lr)
+    assert trained
+    if cfg.stage == "extract":
+        assert cfg.init.distilled, "stage 2 needs init.distilled"
+    if cfg.stage == "distill":
+        assert cfg.init.teacher, "stage 1 needs init.teacher"
+
+
+def _teacher_config(stage1_path: Path):
+    cfg = load_train_config(stage1_path)
+    exp_name = Path(cfg.init.teacher).parent.name  # exp/<teacher_tag>/model.pt
+    candidate = stage1_path.parent / f"train_{exp_name}.yaml"
+    return cfg, (load_train_config(candidate) if candidate.is_file() else None)
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "tuning" in p.parts and "stage1" in p.name],
+                         ids=lambda p: p.name)
+def test_teacher_embedding_fits_the_student(path):
+    student_cfg, teacher_cfg = _teacher_config(path)
+    assert teacher_cfg is not None, f"{path}: no teacher config for init.teacher={student_cfg.init.teacher}"
+    torch.manual_seed(0)
+    student = build_model(student_cfg.model.name, **student_cfg.model.args).eval()
+    teacher = build_model(teacher_cfg.model.name, **teacher_cfg.model.args).eval()
+    x = torch.randn(1, getattr(student, "in_channels", 1), 8000)
+    with torch.no_grad():
+        assert teacher.embed_clean(x).shape == student.embed(x, x).shape
+    stage2 = load_train_config(path.parent / path.name.replace("stage1", "stage2"))
+    if stage2.init.main:  # stage 2 warm-starts its extractor from the teacher: same names and shapes
+        model2 = build_model(stage2.model.name, **stage2.model.args)
+        main_ids = {id(p) for p in model2.param_groups()["main"]}
+        teacher_params = dict(teacher.named_parameters())
+        for name, p in model2.named_parameters():
+            if id(p) in main_ids:
+                assert name in teacher_params and teacher_params[name].shape == p.shape, name
