@@ -23,6 +23,14 @@ data=data
 exp=exp
 sample_rate=16000
 strict=false                # true: audio at another sample rate is an error (else: resampled, warned)
+teacher_config=conf/train_teacher.yaml   # stage 4
+stage1_config=conf/train_stage1.yaml     # stage 5 (distillation)
+stage2_config=conf/train_stage2.yaml     # stage 6 (extraction)
+teacher_checkpoint=""       # an existing teacher model file: stage 4 is skipped, stage 5 distils from it
+decode_config=conf/decode.yaml
+test_sets="test_m2e2 test_m2e3 test_m3e2 test_m3e3"   # stage 7-8 (+ each <set>_wrong_enroll)
+wrong_enroll=true           # also decode/score the <testset>_wrong_enroll controls
+score_nj=2                  # processes for scoring
 
 help_message="Usage: $0 [options]
   --stage N --stop-stage M   run stages N..M (0 corpus, 1 data dirs, 2 speech activity,
@@ -33,8 +41,12 @@ help_message="Usage: $0 [options]
   --check-counts true|false  stage 0: require the published file counts (default $check_counts)
   --nj N                     parallel jobs (default $nj)
   --strict true|false        wrong sample rate = error (default $strict)
+  --teacher-config F --stage1-config F --stage2-config F   training configs (stages 4, 5, 6)
+  --teacher-checkpoint FILE  use an existing teacher (skips stage 4)
+  --decode-config FILE --test-sets \"A B\" --wrong-enroll true|false   stages 7-8
   --mini-config FILE --simulate-config FILE --data DIR --exp DIR --corpus-dir DIR"
 
+cmdline="$0 $*"             # recorded in RESULTS.md
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
@@ -58,7 +70,19 @@ strict_opt=()
 [ "$strict" = true ] && strict_opt=(--strict)
 speech_sets="train dev test"
 
-not_implemented() { die "Stage $1 ($2) is not implemented yet; run with --stop-stage $(( $1 - 1 ))"; }
+# Experiment folders are named after the configs: conf/train_stage2.yaml -> tuning/train_stage2_mini.yaml
+# gives exp/stage2_mini (and so on), so that two configurations never share a folder.
+config_tag() { local name; name=$(basename "$(readlink -f "$1")" .yaml); echo "${name#train_$2}"; }
+teacher_exp=$exp/teacher$(config_tag "$teacher_config" teacher)
+stage1_exp=$exp/stage1$(config_tag "$stage1_config" stage1)
+stage2_exp=$exp/stage2$(config_tag "$stage2_config" stage2)
+[ -n "$teacher_checkpoint" ] && teacher_model=$teacher_checkpoint || teacher_model=$teacher_exp/model.pt
+eval_sets=""
+for set_name in $test_sets; do
+  eval_sets+=" $set_name"
+  [ "$wrong_enroll" = true ] && eval_sets+=" ${set_name}_wrong_enroll"
+done
+
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if [ "$corpus" = mini ]; then
@@ -99,28 +123,49 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  log "Stage 4: teacher encoder ($exp/)"
-  not_implemented 4 "teacher"
+  if [ -n "$teacher_checkpoint" ]; then
+    log "Stage 4: teacher given ($teacher_checkpoint); nothing to train"
+    [ -f "$teacher_checkpoint" ] || die "--teacher-checkpoint $teacher_checkpoint: no such file"
+  else
+    log "Stage 4: teacher, a clean-enrollment TSE model ($teacher_config -> $teacher_exp)"
+    python -m tsepn.bin.train --config "$teacher_config" --exp-dir "$teacher_exp" --resume
+  fi
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "Stage 5: stage-1 training, distillation of the enrollment encoder ($exp/)"
-  not_implemented 5 "stage-1 distillation"
+  log "Stage 5: stage-1 training, distillation of the enrollment encoder ($stage1_config -> $stage1_exp)"
+  python -m tsepn.bin.train --config "$stage1_config" --exp-dir "$stage1_exp" --resume \
+    "init.teacher=$teacher_model"
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "Stage 6: stage-2 training, extractor and fusion ($exp/)"
-  not_implemented 6 "stage-2 extraction"
+  log "Stage 6: stage-2 training, extractor and fusion ($stage2_config -> $stage2_exp)"
+  python -m tsepn.bin.train --config "$stage2_config" --exp-dir "$stage2_exp" --resume \
+    "init.distilled=$stage1_exp/model.pt"
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
-  log "Stage 7: decode the test sets (streaming)"
-  not_implemented 7 "decode"
+  log "Stage 7: decode$eval_sets ($decode_config, $stage2_exp/model.pt)"
+  for set_name in $eval_sets; do
+    dir=$stage2_exp/decode_$set_name
+    ${decode_cmd} JOB=1:"$nj" "$dir/log/decode.JOB.log" \
+      python -m tsepn.bin.decode --checkpoint "$stage2_exp/model.pt" --config "$decode_config" \
+        --set-dir "$data/$set_name" --out-dir "$dir" --nj "$nj" --job JOB
+    python -m tsepn.bin.decode --merge --out-dir "$dir" --nj "$nj" --set-dir "$data/$set_name"
+  done
 fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
-  log "Stage 8: score, RESULTS.md"
-  not_implemented 8 "score"
+  log "Stage 8: score$eval_sets, $stage2_exp/RESULTS.md"
+  for set_name in $eval_sets; do
+    python -m tsepn.bin.score --ref "$data/$set_name/ref.scp" --mix "$data/$set_name/mix.scp" \
+      --est "$stage2_exp/decode_$set_name/est.scp" --out-dir "$stage2_exp/score_$set_name" \
+      --sample-rate "$sample_rate" --nj "$score_nj"
+  done
+  python -m tsepn.bin.make_results --exp-dir "$stage2_exp" --paper proposed \
+    --command "$cmdline" --config "$stage2_config" --config "$stage1_config" --config "$teacher_config" \
+    --checkpoint "$stage2_exp/model.pt"
+  cat "$stage2_exp/RESULTS.md"
 fi
 
 log "Done (stages $stage..$stop_stage)"
