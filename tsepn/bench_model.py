@@ -9,17 +9,27 @@ Prints, one per line (the last four lines):
 Each figure is the median over --repeats runs after one warm-up run. Inference figures
 use --threads threads (default 1), the training step --train-threads (default 2).
 Weights are random (speed does not depend on them) unless --checkpoint is given.
+
+OpenMP threads that spin while waiting make a 2-thread step many times slower as soon as
+other processes share the cores (measured here: 237 s instead of 15 s), so this module
+sets OMP_WAIT_POLICY=PASSIVE unless the environment already sets it; that takes effect
+only if torch is imported after this module.
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import os
-import statistics
-import time
-from typing import Callable, List, Optional
+import sys
 
-import torch
+_TORCH_ALREADY_LOADED = "torch" in sys.modules
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from typing import Callable, List, Optional  # noqa: E402
+
+import torch  # noqa: E402
 
 from tsepn.models import build_model
 from tsepn.models.checkpoint import load_model
@@ -28,14 +38,22 @@ log = logging.getLogger(__name__)
 RATE = 16000
 
 
-def median_time(run: Callable[[], None], repeats: int) -> float:
+CPU_TIMES: dict = {}  # figure name -> median process CPU time (a load-independent hint for 1-thread figures)
+
+
+def median_time(run: Callable[[], None], repeats: int, name: str = "") -> float:
+    """Median wall-clock seconds of `run` over `repeats` runs after a warm-up run."""
     run()  # warm-up: allocator, oneDNN kernels
-    times: List[float] = []
+    walls: List[float] = []
+    cpus: List[float] = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    if name:
+        CPU_TIMES[name] = statistics.median(cpus)
+    return statistics.median(walls)
 
 
 def negative_snr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -58,16 +76,16 @@ def bench_inference(model, repeats: int, stream_seconds: float) -> dict:
     chunk = 128
     stream = mix[..., : int(stream_seconds * RATE) // chunk * chunk]
     with torch.inference_mode():
-        encode_s = median_time(lambda: model.encode(pos, neg), repeats)
+        encode_s = median_time(lambda: model.encode(pos, neg), repeats, "encode")
         cond = model.encode(pos, neg)
-        full_s = median_time(lambda: model(mix, cond, None), repeats)
+        full_s = median_time(lambda: model(mix, cond, None), repeats, "full 6 s call")
 
         def run_stream():
             state = None
             for piece in stream.split(chunk, dim=-1):
                 _, state = model(piece, cond, state)
 
-        stream_s = median_time(run_stream, repeats)
+        stream_s = median_time(run_stream, repeats, f"stream of {stream.shape[-1] // chunk} chunks")
     return {"encode_s": encode_s, "rtf_full": full_s / 6.0, "stream_chunk_ms": 1000 * stream_s / (stream.shape[-1] // chunk)}
 
 
@@ -93,7 +111,7 @@ def bench_train_step(model, repeats: int) -> float:
         loss.backward()
         optimizer.step()
 
-    return median_time(step, repeats)
+    return median_time(step, repeats, "train step")
 
 
 def main(argv=None) -> int:
@@ -112,8 +130,11 @@ def main(argv=None) -> int:
 
     model = make_model(args.checkpoint)
     load = os.getloadavg()[0]
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    if _TORCH_ALREADY_LOADED:
+        policy = f"{policy} (NOT applied: torch was imported before tsepn.bench_model)"
     print(f"# proposed-monaural, torch {torch.__version__}, {os.cpu_count()} cpu(s), load average {load:.2f} at start; "
-          f"median of {args.repeats} runs")
+          f"median of {args.repeats} runs; OMP_WAIT_POLICY={policy}")
     torch.set_num_threads(args.threads)
     figures = bench_inference(model, args.repeats, args.stream_seconds)
     if not args.skip_train:
@@ -121,6 +142,8 @@ def main(argv=None) -> int:
         figures["train_step_s"] = bench_train_step(model, args.repeats)
     print(f"# load average {os.getloadavg()[0]:.2f} at end; inference threads {args.threads}, "
           f"training threads {args.train_threads}")
+    for name, seconds in CPU_TIMES.items():
+        print(f"# process cpu time, {name}: {seconds:.3f} s")
     for name, value in figures.items():
         print(f"{name} {value:.4g}")
     return 0

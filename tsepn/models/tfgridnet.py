@@ -187,17 +187,22 @@ def _unfold_time_major(y: torch.Tensor, size: int, step: int) -> torch.Tensor:
 
 
 def _overlap_add_linear(y: torch.Tensor, deconv: nn.ConvTranspose1d, length: int) -> torch.Tensor:
-    """ConvTranspose1d over time-major [L', N, C_in] -> [length, N, C_out] as one matmul + shifted adds."""
+    """ConvTranspose1d over time-major [L', N, C_in] -> [length, N, C_out] as one matmul + shifted adds.
+
+    The matmul output is laid out [L', N, kernel, C_out] so that each shifted add reads
+    contiguous channel rows.
+    """
     size, step = deconv.kernel_size[0], deconv.stride[0]
     c_in, c_out = deconv.weight.shape[0], deconv.weight.shape[1]
-    z = torch.matmul(y, deconv.weight.reshape(c_in, c_out * size)).view(y.shape[0], y.shape[1], c_out, size)
     if size == 1 and step == 1:
-        return z[..., 0] + deconv.bias
-    out = z.new_zeros(length, y.shape[1], c_out)
+        return torch.matmul(y, deconv.weight[:, :, 0]) + deconv.bias
+    weight = deconv.weight.permute(0, 2, 1).reshape(c_in, size * c_out)
+    z = torch.matmul(y, weight).view(y.shape[0], y.shape[1], size, c_out)
+    out = deconv.bias.expand(length, y.shape[1], c_out).clone()
     span = (y.shape[0] - 1) * step + 1
     for k in range(size):
-        out[k : k + span : step] += z[..., k]
-    return out + deconv.bias
+        out[k : k + span : step] += z[:, :, k]
+    return out
 
 
 def _channel_norm(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
