@@ -24,7 +24,6 @@ def test_fast_gridnet_block_matches_espnet(ks, hs, frames):
     x = torch.randn(2, frames, 17, 8)
     with torch.no_grad():
         reference = block(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        block.intra_rnn.batch_first = block.inter_rnn.batch_first = False
         fast = gridnet_block_forward(block, x)
     torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-5)
 
@@ -35,3 +34,17 @@ def test_stft_round_trip(n_fft, hop):
     y = STFTSynthesis(n_fft, hop)(STFTAnalysis(n_fft, hop)(x))
     inner = slice(n_fft, -n_fft)
     torch.testing.assert_close(y[..., inner], x[..., inner], rtol=0, atol=1e-5)
+
+
+def test_channel_freq_norm_matches_espnet():
+    from espnet2.enh.separator.tfgridnet_separator import LayerNormalization4DCF
+
+    from tsepn.models.attention import ChannelFreqNorm
+
+    ours, theirs = ChannelFreqNorm(6, 17), LayerNormalization4DCF((6, 17))
+    with torch.no_grad():
+        for param in ours.parameters():
+            param.normal_()
+        theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 6, 5, 17)
+    torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)

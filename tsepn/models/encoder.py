@@ -49,10 +49,6 @@ class SiameseEncoder(TFGridNet):
         )
         self.in_channels, self.n_fft, self.hop = in_channels, n_fft, hop
         self.emb_dim, self.n_freqs = emb_dim, n_fft // 2 + 1
-        for block in self.blocks:
-            # gridnet_block_forward feeds the LSTMs time-major; the flag is not a parameter.
-            block.intra_rnn.batch_first = False
-            block.inter_rnn.batch_first = False
         self.register_buffer("stft_window", torch.hann_window(n_fft), persistent=False)
 
     def spectrum(self, wave: torch.Tensor) -> torch.Tensor:

@@ -178,12 +178,38 @@ class CausalGridNetBlock(nn.Module):
 # ----------------------------------------------------------------------------- ESPnet block
 
 
-def _unfold_time_major(y: torch.Tensor, size: int, step: int) -> torch.Tensor:
-    """[L, N, C] -> [L', N, C * size] windows along L, channel-major like torch's F.unfold."""
-    if size == 1:
-        return y
-    windows = y.unfold(0, size, step)  # [L', N, C, size]
-    return windows.reshape(windows.shape[0], windows.shape[1], -1)
+def _shifted_windows(y: torch.Tensor, size: int, step: int) -> torch.Tensor:
+    """[L, N, C] -> [L', N, size * C]: windows of `size` frames, frame-major (k * C + c).
+
+    Built from `size` shifted slices, each a run of contiguous channel rows; the LSTM's
+    input weights are reordered to match (`_windowed_lstm`), so no strided im2col is needed.
+    """
+    count = (y.shape[0] - size) // step + 1
+    span = (count - 1) * step + 1
+    return torch.cat([y[k : k + span : step] for k in range(size)], dim=-1)
+
+
+def _windowed_lstm(lstm: nn.LSTM, y: torch.Tensor, size: int, step: int) -> torch.Tensor:
+    """ESPnet's unfold + LSTM on time-major [L, N, C] -> LSTM output [L', N, dirs * H].
+
+    ESPnet's LSTM sees F.unfold's channel-major windows (c * size + k); the same weights,
+    with their input columns reordered to frame-major, read `_shifted_windows` instead.
+    Runs through torch.lstm time-major whatever the module's `batch_first` flag says.
+    """
+    channels = y.shape[-1]
+    suffixes = ["", "_reverse"] if lstm.bidirectional else [""]
+    names = [f"{kind}_l0{suffix}" for suffix in suffixes for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    params = [getattr(lstm, name) for name in names]
+
+    def build():
+        return [p.view(p.shape[0], channels, size).transpose(1, 2).reshape(p.shape[0], -1)
+                if name.startswith("weight_ih") else p for name, p in zip(names, params)]
+
+    weights = params if size == 1 else cached_without_grad(lstm, "frame_major", params, build)
+    windows = y if size == 1 and step == 1 else _shifted_windows(y, size, step)
+    zeros = windows.new_zeros(len(suffixes), windows.shape[1], lstm.hidden_size)
+    out, _, _ = torch.lstm(windows, (zeros, zeros), weights, True, 1, 0.0, lstm.training, lstm.bidirectional, False)
+    return out
 
 
 def _overlap_add_linear(y: torch.Tensor, deconv: nn.ConvTranspose1d, length: int) -> torch.Tensor:
@@ -214,7 +240,8 @@ def _channel_norm(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
 def gridnet_block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """ESPnet `GridNetBlock.forward` on channels-last x [B, T, F, C].
 
-    The block's LSTMs must be time-major (`batch_first=False`); `SiameseEncoder` sets that.
+    The LSTMs run time-major through `torch.lstm` with the block's own parameters
+    (their `batch_first` flag is not consulted).
     """
     batch, old_frames, old_freqs, channels = x.shape
     size, step = block.emb_ks, block.emb_hs
@@ -225,13 +252,13 @@ def gridnet_block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
     # intra-frame: sequences over frequency, one per (batch, frame)
     y = _channel_norm(x, block.intra_norm).view(batch * frames, freqs, channels).transpose(0, 1)
-    y, _ = block.intra_rnn(_unfold_time_major(y, size, step))
+    y = _windowed_lstm(block.intra_rnn, y, size, step)
     y = _overlap_add_linear(y, block.intra_linear, freqs)  # [F, B*T, C]
     x = x + y.transpose(0, 1).view(batch, frames, freqs, channels)
 
     # inter-frame: sequences over time, one per (batch, freq)
     y = _channel_norm(x, block.inter_norm).transpose(0, 1).reshape(frames, batch * freqs, channels)
-    y, _ = block.inter_rnn(_unfold_time_major(y, size, step))
+    y = _windowed_lstm(block.inter_rnn, y, size, step)
     y = _overlap_add_linear(y, block.inter_linear, frames)  # [T, B*F, C]
     x = x + y.view(frames, batch, freqs, channels).transpose(0, 1)
 
