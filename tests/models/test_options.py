@@ -106,6 +106,8 @@ def test_wrong_input_shapes_are_named():
             model(seeded_audio(1, 2, MIX_SAMPLES), cond)
         with pytest.raises(ValueError, match="positive enrollment"):
             model.encode(seeded_audio(1, ENROLL_SAMPLES), seeded_audio(1, 1, ENROLL_SAMPLES))
+        with pytest.raises(ValueError, match="batch"):
+            model(seeded_audio(2, 1, MIX_SAMPLES), cond)
         with pytest.raises(TypeError, match="Conditioning"):
             model(seeded_audio(1, 1, MIX_SAMPLES), cond.embedding)
 

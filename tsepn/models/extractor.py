@@ -164,6 +164,8 @@ class StreamingExtractor(nn.Module):
         if not isinstance(cond, Conditioning):
             raise TypeError(f"cond must be the Conditioning returned by encode(), got {type(cond).__name__}")
         batch, _, samples = mix.shape
+        if cond.embedding.shape[0] != batch:
+            raise ValueError(f"mix batch {batch} differs from the conditioning's batch {cond.embedding.shape[0]}")
         if state is None:
             state = self.init_state(batch, mix.device, mix.dtype)
         if state.ended:
