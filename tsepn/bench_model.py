@@ -36,6 +36,13 @@ from tsepn.models.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 RATE = 16000
+WHAT = {
+    "encode_s": "encode(pos 3 s, neg 3 s): encoder + head + fusion keys/values, batch 1, inference mode",
+    "rtf_full": "one forward call on a 6 s mixture from a fresh state, seconds per second of audio",
+    "stream_chunk_ms": "milliseconds per 8 ms (128-sample) chunk, state carried, cond precomputed",
+    "train_step_s": "stage 2: encode (encoder+head frozen) + batch 2 x 3 s mixture in 1 s chunks carrying the "
+                    "state + 10 x negative SNR + backward + Adam(amsgrad) step of the extractor and fusions",
+}
 
 
 CPU_TIMES: dict = {}  # figure name -> median process CPU time (a load-independent hint for 1-thread figures)
@@ -144,6 +151,8 @@ def main(argv=None) -> int:
           f"training threads {args.train_threads}")
     for name, seconds in CPU_TIMES.items():
         print(f"# process cpu time, {name}: {seconds:.3f} s")
+    for name in figures:
+        print(f"# {name}: {WHAT[name]}")
     for name, value in figures.items():
         print(f"{name} {value:.4g}")
     return 0
