@@ -114,3 +114,22 @@ def test_wrong_input_shapes_are_named():
 
 def test_fusion_registry_names():
     assert {"cross_attention", "film", "concat", "add"} <= set(FUSIONS)
+
+
+def test_inference_cache_follows_weight_updates():
+    """Regrouped weights cached for inference must be rebuilt after an optimizer step or a load."""
+    model = build_model("posneg", **tiny_args())
+    pos, neg, mix = seeded_audio(1, 1, ENROLL_SAMPLES), seeded_audio(1, 1, ENROLL_SAMPLES, seed=1), seeded_audio(1, 1, MIX_SAMPLES, seed=2)
+    with torch.inference_mode():
+        before, _ = model(mix, model.encode(pos, neg))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    out, _ = model(mix, model.encode(pos, neg))
+    out.pow(2).mean().backward()
+    optimizer.step()
+    fresh = build_model("posneg", **tiny_args())
+    fresh.load_state_dict(model.state_dict())
+    with torch.inference_mode():
+        after, _ = model(mix, model.encode(pos, neg))
+        expected, _ = fresh(mix, fresh.encode(pos, neg))
+    assert (after - before).abs().max() > 1e-4
+    torch.testing.assert_close(after, expected, rtol=0, atol=1e-6)
