@@ -14,7 +14,6 @@ from __future__ import annotations
 import warnings
 
 import torch
-import torch.nn.functional as F
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)

@@ -83,21 +83,35 @@ class BlockState:
 def banded_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, span: int) -> torch.Tensor:
     """Query t attends to key frames t .. t + span - 1 of `keys` (the cache comes first).
 
-    q [B, H, T, F, E], keys [B, H, T + span - 1, F, E]. Computed in blocks of `span`
-    queries so the cost stays linear in T without unfolding the keys.
+    q [B, H, T, F, E], keys [B, H, T + span - 1, F, E]. Queries are taken in blocks of
+    `span`; block b needs keys b*span .. b*span + 2*span - 2, gathered for all blocks at
+    once from an overlapping-window view (about twice the keys, no per-block slicing),
+    so the cost stays linear in T and autograd sees a handful of ops.
     """
-    frames = q.shape[2]
+    batch, heads, frames, freqs, qk = q.shape
     if frames == 1:
         return attend(q, keys, values)
-    outs = []
-    for start in range(0, frames, span):
-        stop = min(start + span, frames)
-        rows = torch.arange(stop - start, device=q.device).unsqueeze(1)
-        cols = torch.arange(stop - start + span - 1, device=q.device).unsqueeze(0)
-        mask = (cols >= rows) & (cols < rows + span)
-        window = slice(start, stop + span - 1)
-        outs.append(attend(q[:, :, start:stop], keys[:, :, window], values[:, :, window], mask))
-    return torch.cat(outs, dim=2)
+    block = min(span, frames)
+    width = block + span - 1
+    blocks = -(-frames // block)
+    extra = blocks * block - frames
+    if extra:  # pad the last block; padded queries are dropped and never reach real keys
+        q = F.pad(q, (0, 0, 0, 0, 0, extra))
+        keys = F.pad(keys, (0, 0, 0, 0, 0, extra))
+        values = F.pad(values, (0, 0, 0, 0, 0, extra))
+
+    def windows(x: torch.Tensor) -> torch.Tensor:  # [B, H, T', F, D] -> [B, H, blocks, width, F * D]
+        w = x.unfold(2, width, block)  # [B, H, blocks, F, D, width]
+        return w.permute(0, 1, 2, 5, 3, 4).reshape(batch, heads, blocks, width, -1)
+
+    rows = torch.arange(block, device=q.device).unsqueeze(1)
+    cols = torch.arange(width, device=q.device).unsqueeze(0)
+    mask = (cols >= rows) & (cols < rows + span)
+    scores = torch.matmul(q.reshape(batch, heads, blocks, block, -1), windows(keys).transpose(-1, -2))
+    scores = scores.div_(math.sqrt(freqs * qk)).masked_fill_(~mask, float("-inf"))
+    out = torch.matmul(torch.softmax(scores, dim=-1), windows(values))
+    out = out.view(batch, heads, blocks * block, freqs, values.shape[-1])
+    return out[:, :, :frames]
 
 
 class CausalGridNetBlock(nn.Module):
