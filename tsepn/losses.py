@@ -80,12 +80,20 @@ def make_neg_si_sdr(zero_mean: bool = True) -> LossFn:
 
 
 @LOSSES.register("mse")
-def make_mse() -> LossFn:
-    """Mean squared error over all elements (stage-1 embedding distillation)."""
+def make_mse(mean_dims: Sequence[int] = ()) -> LossFn:
+    """Mean squared error over all elements (stage-1 embedding distillation).
+
+    `mean_dims`: average both tensors over these axes first (e.g. [2], the time axis of a
+    [B, C, T, F] embedding, to match only what a time-pooling fusion sees).
+    """
+    dims = tuple(int(d) for d in mean_dims)
 
     def mse(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         _check_shapes(est, ref)
-        return F.mse_loss(est.float(), ref.float())
+        est, ref = est.float(), ref.float()
+        if dims:
+            est, ref = est.mean(dim=dims), ref.mean(dim=dims)
+        return F.mse_loss(est, ref)
 
     return mse
 

@@ -53,6 +53,8 @@ def test_missing_key_names_file_and_key(tmp_path):
     ("train.epochs=0", "train.epochs: must be >= 1"),
     ("loss=[{name: sisnr}]", r"loss\[0\]: .*unknown loss 'sisnr'"),
     ("optim.lr.main=fast", "optim.lr.main must be a number"),
+    ("init.warm_start=[{path: t.pt, groups: [decoder]}]", r"init\.warm_start\[0\]\.groups: must name some of"),
+    ("init.warm_start=[{path: t.pt, group: [main]}]", r"unknown key\(s\) init\.warm_start\[0\]\.group\b"),
 ])
 def test_bad_values_are_named(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):

@@ -73,6 +73,9 @@ def test_silence_is_finite_with_finite_gradients(name):
 def test_mse_and_weighted_combination():
     a, b = torch.ones(2, 3, 4), torch.zeros(2, 3, 4)
     assert LOSSES.build("mse")(a, b).item() == 1.0
+    wiggle = torch.tensor([[1.0, -1.0, 3.0, -3.0]])  # zero mean over the last axis
+    assert LOSSES.build("mse", mean_dims=[1])(wiggle, torch.zeros_like(wiggle)).item() == 0.0
+    assert LOSSES.build("mse")(wiggle, torch.zeros_like(wiggle)).item() == 5.0
     ref, err = orthogonal_pair(seed=4)
     est = (ref + 0.2 * err)[None, None]
     ref = ref[None, None]

@@ -52,10 +52,15 @@ def test_teacher_embedding_fits_the_student(path):
     with torch.no_grad():
         assert teacher.embed_clean(x).shape == student.embed(x, x).shape
     stage2 = load_train_config(path.parent / path.name.replace("stage1", "stage2"))
-    if stage2.init.main:  # stage 2 warm-starts its extractor from the teacher: same names and shapes
-        model2 = build_model(stage2.model.name, **stage2.model.args)
-        main_ids = {id(p) for p in model2.param_groups()["main"]}
-        teacher_params = dict(teacher.named_parameters())
-        for name, p in model2.named_parameters():
-            if id(p) in main_ids:
-                assert name in teacher_params and teacher_params[name].shape == p.shape, name
+    # warm starts from the teacher's file copy parameters of the same names and shapes
+    teacher_params = dict(teacher.named_parameters())
+    for cfg in (student_cfg, load_train_config(path.parent / path.name.replace("stage1", "stage2"))):
+        model = build_model(cfg.model.name, **cfg.model.args)
+        groups = model.param_groups()
+        for warm in cfg.init.warm_start:
+            if warm.path != student_cfg.init.teacher:
+                continue
+            ids = {id(p) for g in warm.groups for p in groups[g]}
+            for name, p in model.named_parameters():
+                if id(p) in ids:
+                    assert name in teacher_params and teacher_params[name].shape == p.shape, name

@@ -206,9 +206,10 @@ def test_teacher_then_distill_then_extract(toys, tmp_path):
         if name.startswith(("encoder", "head")):
             assert torch.equal(p, dict(extract.model.named_parameters())[name]), name
 
-    # warm start of the extractor from the teacher's (init.main)
-    warm = Trainer(make_config("extract", init={"distilled": str(tmp_path / "stage1/model.pt"),
-                                                "main": str(tmp_path / "teacher/model.pt")}), tmp_path / "warm")
+    # warm start of the extractor from the teacher's (init.warm_start)
+    warm = Trainer(make_config("extract", init={
+        "distilled": str(tmp_path / "stage1/model.pt"),
+        "warm_start": [{"path": str(tmp_path / "teacher/model.pt"), "groups": ["main"]}]}), tmp_path / "warm")
     teacher_model = toy_load(tmp_path / "teacher/model.pt")
     for name, p in warm.model.named_parameters():
         source = stage1 if name.startswith(("encoder", "head")) else teacher_model

@@ -24,6 +24,12 @@ class ModelConf:
 
 
 @dataclass
+class WarmStart:
+    path: str  # a tsepn model file
+    groups: List[str]  # parameter groups to copy: encoder, head, main
+
+
+@dataclass
 class InitConf:
     """Where the weights a stage starts from come from."""
 
@@ -33,9 +39,9 @@ class InitConf:
     teacher_arch: Optional[str] = None
     # extract: the stage-1 model file whose encoder and head are frozen
     distilled: Optional[str] = None
-    # any stage: start the extractor + fusion ("main" group) from this model file (same
-    # names and shapes), e.g. the teacher's; the paper trains them from scratch
-    main: Optional[str] = None
+    # any stage: copy parameter groups from other model files before training (same names
+    # and shapes), e.g. the teacher's encoder or extractor; the paper starts them at random
+    warm_start: List["WarmStart"] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +130,10 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
         fail("optim.name", f"must be adam or adamw, got {cfg.optim.name!r}")
     if len(cfg.optim.betas) != 2:
         fail("optim.betas", "must be two numbers")
+    for i, warm in enumerate(cfg.init.warm_start):
+        bad = sorted(set(warm.groups) - {"encoder", "head", "main"})
+        if bad or not warm.groups:
+            fail(f"init.warm_start[{i}].groups", f"must name some of encoder, head, main, got {warm.groups}")
     for group in ("encoder", "head", "main"):
         if getattr(cfg.optim.lr, group) < 0:
             fail(f"optim.lr.{group}", "must be >= 0")

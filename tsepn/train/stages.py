@@ -271,12 +271,13 @@ def load_distilled(cfg: TrainConfig, model: torch.nn.Module) -> None:
     copy_groups(model, path, ("encoder", "head"), "init.distilled", copy_buffers=True)
 
 
-def load_main(cfg: TrainConfig, model: torch.nn.Module) -> None:
-    """Warm start of the extractor + fusion ("main") from init.main, e.g. the teacher's."""
-    path = cfg.init.main
-    if not Path(path).is_file():
-        raise StageError(f"init.main={path}: no such file")
-    copy_groups(model, path, ("main",), "init.main", copy_buffers=False)
+def warm_start(cfg: TrainConfig, model: torch.nn.Module) -> None:
+    """Copy the groups named in init.warm_start from their model files (in order)."""
+    for i, warm in enumerate(cfg.init.warm_start):
+        key = f"init.warm_start[{i}].path"
+        if not Path(warm.path).is_file():
+            raise StageError(f"{key}={warm.path}: no such file")
+        copy_groups(model, warm.path, tuple(warm.groups), key, copy_buffers=False)
 
 
 def chunk_samples(cfg: TrainConfig) -> Optional[int]:
@@ -297,8 +298,7 @@ def build_task(cfg: TrainConfig, example: Dict[str, Any]) -> StageTask:
     loss = build_loss(cfg.loss)
     if cfg.stage == "extract":
         load_distilled(cfg, model)
-    if cfg.init.main:
-        load_main(cfg, model)
+    warm_start(cfg, model)
     trained = freeze_for_stage(model, cfg.stage, cfg.optim.lr)
     if cfg.stage == "distill":
         teacher = load_teacher(cfg, model, example)
