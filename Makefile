@@ -4,6 +4,8 @@
 PYTHON := tools/venv/bin/python
 RECIPE := egs/librispeech_wham/mono
 PYTEST_ARGS ?= -q
+# OpenMP threads that spin while waiting slow torch down badly on a shared 2-core machine.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo test venv bench clean-demo
 

@@ -13,3 +13,5 @@ export PYTHONPATH=$TSEPN_ROOT${PYTHONPATH:+:$PYTHONPATH}
 export TSEPN_PYTHON=${TSEPN_PYTHON:-python}
 export LC_ALL=C
 export PYTHONUNBUFFERED=1
+# OpenMP threads that spin while waiting slow torch down badly when cores are shared.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}

@@ -26,6 +26,7 @@ strict=false                # true: audio at another sample rate is an error (el
 teacher_config=conf/train_teacher.yaml   # stage 4
 stage1_config=conf/train_stage1.yaml     # stage 5 (distillation)
 stage2_config=conf/train_stage2.yaml     # stage 6 (extraction)
+train_args=""               # extra dotted overrides for every training stage, e.g. "train.epochs=2"
 teacher_checkpoint=""       # an existing teacher model file: stage 4 is skipped, stage 5 distils from it
 decode_config=conf/decode.yaml
 test_sets="test_m2e2 test_m2e3 test_m3e2 test_m3e3"   # stage 7-8 (+ each <set>_wrong_enroll)
@@ -43,6 +44,7 @@ help_message="Usage: $0 [options]
   --strict true|false        wrong sample rate = error (default $strict)
   --teacher-config F --stage1-config F --stage2-config F   training configs (stages 4, 5, 6)
   --teacher-checkpoint FILE  use an existing teacher (skips stage 4)
+  --train-args \"k=v ...\"    dotted config overrides for stages 4-6 (e.g. \"train.epochs=2\")
   --decode-config FILE --test-sets \"A B\" --wrong-enroll true|false   stages 7-8
   --mini-config FILE --simulate-config FILE --data DIR --exp DIR --corpus-dir DIR"
 
@@ -128,20 +130,20 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     [ -f "$teacher_checkpoint" ] || die "--teacher-checkpoint $teacher_checkpoint: no such file"
   else
     log "Stage 4: teacher, a clean-enrollment TSE model ($teacher_config -> $teacher_exp)"
-    python -m tsepn.bin.train --config "$teacher_config" --exp-dir "$teacher_exp" --resume
+    python -m tsepn.bin.train --config "$teacher_config" --exp-dir "$teacher_exp" --resume $train_args
   fi
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   log "Stage 5: stage-1 training, distillation of the enrollment encoder ($stage1_config -> $stage1_exp)"
   python -m tsepn.bin.train --config "$stage1_config" --exp-dir "$stage1_exp" --resume \
-    "init.teacher=$teacher_model"
+    "init.teacher=$teacher_model" $train_args
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "Stage 6: stage-2 training, extractor and fusion ($stage2_config -> $stage2_exp)"
   python -m tsepn.bin.train --config "$stage2_config" --exp-dir "$stage2_exp" --resume \
-    "init.distilled=$stage1_exp/model.pt"
+    "init.distilled=$stage1_exp/model.pt" $train_args
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
