@@ -31,6 +31,23 @@ def check_audio(x: torch.Tensor, name: str, channels: int) -> None:
         raise ValueError(f"{name} must be [batch, {channels}, samples], got shape {tuple(x.shape)}")
 
 
+def enrollment_encoder(args: dict) -> SiameseEncoder:
+    """The siamese encoder of PosNegTSE and TeacherTSE, built from their constructor arguments (`init_args`).
+
+    Mono input is duplicated across the encoder's channels, so the model takes mono or
+    `encoder_channels`-channel audio.
+    """
+    channels, encoder_channels = args["channels"], args["encoder_channels"]
+    if channels not in (1, encoder_channels):
+        raise ValueError(f"a {encoder_channels}-channel encoder takes mono or {encoder_channels}-channel "
+                         f"enrollments, not {channels}")
+    return SiameseEncoder(in_channels=encoder_channels, n_fft=args["n_fft"], hop=args["hop"],
+                          n_layers=args["encoder_layers"], lstm_hidden=args["encoder_lstm_hidden"],
+                          emb_dim=args["encoder_emb_dim"], emb_ks=args["encoder_emb_ks"],
+                          emb_hs=args["encoder_emb_hs"], n_heads=args["n_heads"],
+                          approx_qk_dim=args["approx_qk_dim"], eps=args["eps"])
+
+
 @MODELS.register("posneg")
 class PosNegTSE(StreamingExtractor):
     """Siamese TF-GridNet encoder + attention head on (pos, neg), fused into a causal streaming TF-GridNet.
@@ -65,12 +82,7 @@ class PosNegTSE(StreamingExtractor):
         self._build_extractor(channels, n_fft, hop, n_layers, lstm_hidden, emb_dim, n_heads, approx_qk_dim,
                               attention_span, fusion, fusion_layers, fusion_args, encoder_emb_dim, normalization,
                               framing, eps)
-        if channels not in (1, encoder_channels):
-            raise ValueError(f"a {encoder_channels}-channel encoder takes mono or {encoder_channels}-channel "
-                             f"enrollments, not {channels}")
-        self.encoder = SiameseEncoder(in_channels=encoder_channels, n_fft=n_fft, hop=hop, n_layers=encoder_layers,
-                                      lstm_hidden=encoder_lstm_hidden, emb_dim=encoder_emb_dim, emb_ks=encoder_emb_ks,
-                                      emb_hs=encoder_emb_hs, n_heads=n_heads, approx_qk_dim=approx_qk_dim, eps=eps)
+        self.encoder = enrollment_encoder(self.init_args)
         self.encoder_head = EncoderHead(encoder_emb_dim, self.n_freqs, n_layers=head_layers, n_heads=head_heads,
                                         approx_qk_dim=approx_qk_dim, eps=eps)
 

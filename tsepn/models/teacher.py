@@ -13,9 +13,8 @@ import torch
 import torch.nn as nn
 
 from tsepn.models import MODELS
-from tsepn.models.encoder import SiameseEncoder
 from tsepn.models.extractor import Conditioning, StreamingExtractor
-from tsepn.models.posneg import check_audio, grad_only_if_trainable, init_args
+from tsepn.models.posneg import check_audio, enrollment_encoder, grad_only_if_trainable, init_args
 
 
 @MODELS.register("teacher")
@@ -35,12 +34,7 @@ class TeacherTSE(StreamingExtractor):
         self._build_extractor(channels, n_fft, hop, n_layers, lstm_hidden, emb_dim, n_heads, approx_qk_dim,
                               attention_span, fusion, fusion_layers, fusion_args, encoder_emb_dim, normalization,
                               framing, eps)
-        if channels not in (1, encoder_channels):
-            raise ValueError(f"a {encoder_channels}-channel encoder takes mono or {encoder_channels}-channel "
-                             f"enrollments, not {channels}")
-        self.encoder = SiameseEncoder(in_channels=encoder_channels, n_fft=n_fft, hop=hop, n_layers=encoder_layers,
-                                      lstm_hidden=encoder_lstm_hidden, emb_dim=encoder_emb_dim, emb_ks=encoder_emb_ks,
-                                      emb_hs=encoder_emb_hs, n_heads=n_heads, approx_qk_dim=approx_qk_dim, eps=eps)
+        self.encoder = enrollment_encoder(self.init_args)
 
     def clean_features(self, pos_clean: torch.Tensor) -> torch.Tensor:
         check_audio(pos_clean, "clean positive enrollment", self.in_channels)
