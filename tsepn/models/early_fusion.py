@@ -43,7 +43,7 @@ from tsepn.models import MODELS
 from tsepn.models.encoder import STD_FLOOR, SiameseEncoder
 from tsepn.models.extractor import Conditioning
 from tsepn.models.head import EncoderHead
-from tsepn.models.posneg import check_audio, grad_only_if_trainable
+from tsepn.models.posneg import check_audio, compare_enrollments
 from tsepn.models.tfgridnet import gridnet_block_forward
 
 
@@ -187,17 +187,8 @@ class EarlyFusionTSE(nn.Module):
 
         This is both what stage 1 distils and all the extractor needs from the enrollments.
         """
-        check_audio(pos, "positive enrollment", self.in_channels)
-        check_audio(neg, "negative enrollment", self.in_channels)
-        if pos.shape[0] != neg.shape[0]:
-            raise ValueError(f"positive and negative batch sizes differ: {pos.shape[0]} vs {neg.shape[0]}")
-        with grad_only_if_trainable(self.siamese):
-            if pos.shape == neg.shape:  # one batched pass through the shared encoder
-                pos_emb, neg_emb = self.siamese.features(torch.cat([pos, neg])).chunk(2)
-            else:
-                pos_emb, neg_emb = self.siamese.features(pos), self.siamese.features(neg)
-        with grad_only_if_trainable(self.encoder_head):
-            return self.encoder_head(pos_emb, neg_emb).permute(0, 3, 1, 2).contiguous()
+        features = compare_enrollments(self.siamese, self.encoder_head, pos, neg, self.in_channels)
+        return features.permute(0, 3, 1, 2).contiguous()
 
     def encode(self, pos: torch.Tensor, neg: torch.Tensor) -> Conditioning:
         """Once per utterance: the embedding sequence, as `Conditioning.embedding` like every tsepn model."""

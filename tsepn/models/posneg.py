@@ -48,6 +48,26 @@ def enrollment_encoder(args: dict) -> SiameseEncoder:
                           approx_qk_dim=args["approx_qk_dim"], eps=args["eps"])
 
 
+def compare_enrollments(encoder: SiameseEncoder, head: nn.Module, pos: torch.Tensor, neg: torch.Tensor,
+                        channels: int) -> torch.Tensor:
+    """(pos [B, C, Np], neg [B, C, Nn]) -> head(encoder(pos), encoder(neg)), channels-last [B, T_pos, F, C_emb].
+
+    The same encoder embeds both enrollments (one batched pass when their shapes agree);
+    frozen modules build no autograd graph.
+    """
+    check_audio(pos, "positive enrollment", channels)
+    check_audio(neg, "negative enrollment", channels)
+    if pos.shape[0] != neg.shape[0]:
+        raise ValueError(f"positive and negative batch sizes differ: {pos.shape[0]} vs {neg.shape[0]}")
+    with grad_only_if_trainable(encoder):
+        if pos.shape == neg.shape:  # one batched pass through the shared encoder
+            pos_emb, neg_emb = encoder.features(torch.cat([pos, neg])).chunk(2)
+        else:
+            pos_emb, neg_emb = encoder.features(pos), encoder.features(neg)
+    with grad_only_if_trainable(head):
+        return head(pos_emb, neg_emb)
+
+
 @MODELS.register("posneg")
 class PosNegTSE(StreamingExtractor):
     """Siamese TF-GridNet encoder + attention head on (pos, neg), fused into a causal streaming TF-GridNet.
@@ -88,17 +108,7 @@ class PosNegTSE(StreamingExtractor):
 
     def embedding_features(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """(pos [B, C, Np], neg [B, C, Nn]) -> channels-last embedding [B, T_pos, F, C_emb]."""
-        check_audio(pos, "positive enrollment", self.in_channels)
-        check_audio(neg, "negative enrollment", self.in_channels)
-        if pos.shape[0] != neg.shape[0]:
-            raise ValueError(f"positive and negative batch sizes differ: {pos.shape[0]} vs {neg.shape[0]}")
-        with grad_only_if_trainable(self.encoder):
-            if pos.shape == neg.shape:  # one batched pass through the shared encoder
-                pos_emb, neg_emb = self.encoder.features(torch.cat([pos, neg])).chunk(2)
-            else:
-                pos_emb, neg_emb = self.encoder.features(pos), self.encoder.features(neg)
-        with grad_only_if_trainable(self.encoder_head):
-            return self.encoder_head(pos_emb, neg_emb)
+        return compare_enrollments(self.encoder, self.encoder_head, pos, neg, self.in_channels)
 
     def embed(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """The stage-1 (distilled) embedding [B, C_emb, T_pos, F]."""
