@@ -63,17 +63,18 @@ def trim(spans: List[Span], num_samples: int, sample_rate: int, max_pause_s: flo
             if end > start:
                 trimmed_spans.append((start - lo + shift, end - lo + shift))
         shift += hi - lo
-    return tuple(pieces), _merge(trimmed_spans)
+    return tuple(pieces), tuple(merge_sample_spans(trimmed_spans))
 
 
-def _merge(spans: List[Span]) -> Tuple[Span, ...]:
+def merge_sample_spans(spans: List[Span]) -> List[Span]:
+    """Sort [start, end) sample spans and join those that overlap or touch."""
     merged: List[List[int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    return tuple((s, e) for s, e in merged)
+    return [(s, e) for s, e in merged]
 
 
 class SpeechPool:

@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from tsepn.audio import AudioError, read_audio
-from tsepn.data.pools import NoisePool, SpeechPool, TrimmedUtt
+from tsepn.data.pools import NoisePool, SpeechPool, TrimmedUtt, merge_sample_spans
 from tsepn.data.scenario import RECORDINGS, SpecError
 
 PEAK = 0.9  # largest absolute sample of any rendered signal
@@ -161,7 +161,7 @@ def read_stream(pool: SpeechPool, placement: Dict[str, Any],
                 spans.append((s - within + filled, e - within + filled))
         filled += take
         pos = (pos + take) % total
-    return out, _merge(spans)
+    return out, merge_sample_spans(spans)
 
 
 def _locate(utts: List[TrimmedUtt], pos: int) -> Tuple[int, int]:
@@ -170,16 +170,6 @@ def _locate(utts: List[TrimmedUtt], pos: int) -> Tuple[int, int]:
             return k, pos
         pos -= utt.length
     raise AssertionError("position past the end of the stream")
-
-
-def _merge(spans: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
-    merged: List[List[int]] = []
-    for s, e in sorted(spans):
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    return [(s, e) for s, e in merged]
 
 
 def read_noise(pool: NoisePool, utt: str, offset: int, length: int, channels: int,
