@@ -167,14 +167,22 @@ def read_activity(path) -> Dict[str, List[Span]]:
         utt, times = fields[0], fields[1:]
         if utt in out:
             raise TableError(f"{path}:{lineno}: duplicate key {utt!r}")
-        if len(times) % 2:
-            raise TableError(f"{path}:{lineno}: expected start/end pairs after the key, got {len(times)} numbers")
-        try:
-            values = [float(t) for t in times]
-        except ValueError:
-            raise TableError(f"{path}:{lineno}: non-numeric time in {' '.join(times)!r}") from None
+        values = parse_span_times(times, f"{path}:{lineno}")
         out[utt] = list(zip(values[::2], values[1::2]))
     return out
+
+
+def parse_span_times(times: Sequence[str], where: str) -> List[float]:
+    """The fields after an `activity` line's key -> [start, end, start, end, ...] in seconds.
+
+    Also used by tsepn.data.datadir's validation; TableError messages start with `where` (file:line).
+    """
+    if len(times) % 2:
+        raise TableError(f"{where}: expected start/end pairs after the key, got {len(times)} numbers")
+    try:
+        return [float(t) for t in times]
+    except ValueError:
+        raise TableError(f"{where}: non-numeric time in {' '.join(times)!r}") from None
 
 
 # ---------------------------------------------------------------------------

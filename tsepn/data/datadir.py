@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from tsepn.audio import AudioError, AudioInfo, audio_info
+from tsepn.data.activity import parse_span_times
 from tsepn.fileio import TableError, iter_table, write_table
 
 log = logging.getLogger(__name__)
@@ -284,12 +285,10 @@ def _check_activity(path: Path, data: DataDir) -> None:
         seen[utt] = lineno
         if utt not in data.wav:
             raise DataDirError(f"{where}: utterance {utt!r} is not in wav.scp")
-        if len(times) % 2:
-            raise DataDirError(f"{where}: expected start/end pairs, got {len(times)} numbers")
         try:
-            values = [float(t) for t in times]
-        except ValueError:
-            raise DataDirError(f"{where}: non-numeric time in {' '.join(times)!r}") from None
+            values = parse_span_times(times, where)
+        except TableError as err:
+            raise DataDirError(str(err)) from None
         if any(b <= a for a, b in zip(values, values[1:])) or (values and values[0] < 0):
             raise DataDirError(f"{where}: spans must be increasing and non-negative")
         if values and values[-1] > data.utt2dur[utt] + 0.011:
