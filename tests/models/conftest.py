@@ -24,18 +24,9 @@ FIXTURE_FILES = ("proposed-monaural.pt", "proposed-monaural.io.pt", "proposed-mo
 
 
 @pytest.fixture(scope="session")
-def upstream_dir() -> Path:
-    """Folder of the authors' golden fixtures: $TSEPN_UPSTREAM_DIR, else ../shared/upstream next to the repo.
-
-    Missing fixtures fail the test (never a silent skip): they pin checkpoint compatibility.
-    """
-    candidates = [Path(os.environ["TSEPN_UPSTREAM_DIR"])] if os.environ.get("TSEPN_UPSTREAM_DIR") else []
-    candidates.append(REPO.parent / "shared" / "upstream")
-    for folder in candidates:
-        if all((folder / name).is_file() for name in FIXTURE_FILES):
-            return folder
-    pytest.fail(f"golden fixtures {FIXTURE_FILES} not found in {[str(c) for c in candidates]}; "
-                "set TSEPN_UPSTREAM_DIR to the folder holding them")
+def upstream_dir(find_upstream_dir) -> Path:
+    """Folder of the authors' golden fixtures (see tests/conftest.py); missing fixtures fail the test."""
+    return find_upstream_dir(FIXTURE_FILES)
 
 
 # A model small enough for option grids on CPU: 17 frequency bins, 8 channels, 2 heads.
