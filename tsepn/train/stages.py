@@ -9,6 +9,8 @@
 - extract (stage 2): encoder and head frozen (no gradients, eval mode), the
   extractor + fusion trained on the mixture fed in chunks, carrying the
   streaming state. Starts from the stage-1 model file (init.distilled).
+Any stage may also copy parameter groups from other model files first
+(init.warm_start, e.g. the teacher's encoder or extractor).
 
 A stage is a `StageTask` module: `task(batch) -> (loss, stats)`. The whole
 step (enrollment encoding and every chunk) is one forward call, so that
