@@ -108,6 +108,12 @@ def _convert(hint, value, source: str, key: str):
             raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads `2e-3` (no dot) as a string; accept what float() accepts.
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{source}: {key} must be a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
         return float(value)
