@@ -37,24 +37,26 @@ def _ratio_db(signal_energy: torch.Tensor, error_energy: torch.Tensor, eps: floa
     return 10.0 * torch.log10((signal_energy + eps) / (error_energy + eps))
 
 
-def snr(estimate: torch.Tensor, reference: torch.Tensor, zero_mean: bool = False) -> torch.Tensor:
-    """Per-signal SNR in dB of `estimate` against `reference`, shape `[...]`."""
+def _prepare(estimate: torch.Tensor, reference: torch.Tensor, zero_mean: bool):
+    """Shape check, float32, optional removal of each signal's mean."""
     _check_shapes(estimate, reference)
     estimate, reference = estimate.float(), reference.float()
     if zero_mean:
         estimate = estimate - estimate.mean(dim=-1, keepdim=True)
         reference = reference - reference.mean(dim=-1, keepdim=True)
+    return estimate, reference
+
+
+def snr(estimate: torch.Tensor, reference: torch.Tensor, zero_mean: bool = False) -> torch.Tensor:
+    """Per-signal SNR in dB of `estimate` against `reference`, shape `[...]`."""
+    estimate, reference = _prepare(estimate, reference, zero_mean)
     eps = _eps(reference)
     return _ratio_db(reference.pow(2).sum(-1), (reference - estimate).pow(2).sum(-1), eps)
 
 
 def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, zero_mean: bool = True) -> torch.Tensor:
     """Per-signal scale-invariant SDR in dB: the reference scaled to best fit the estimate."""
-    _check_shapes(estimate, reference)
-    estimate, reference = estimate.float(), reference.float()
-    if zero_mean:
-        estimate = estimate - estimate.mean(dim=-1, keepdim=True)
-        reference = reference - reference.mean(dim=-1, keepdim=True)
+    estimate, reference = _prepare(estimate, reference, zero_mean)
     eps = _eps(reference)
     scale = ((estimate * reference).sum(-1, keepdim=True) + eps) / (reference.pow(2).sum(-1, keepdim=True) + eps)
     target = scale * reference
