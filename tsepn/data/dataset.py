@@ -104,14 +104,19 @@ class ScpDataset(Dataset):
 
 
 def collate(items: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Stack equal-length items into `[B, C, T]` tensors; `key` becomes a list.
+    """Stack the `[C, T]` tensors of equal-length items into `[B, C, T]`; other fields become lists.
 
     Every example of a set has the same lengths, so a mismatch is an error, not padding.
     """
-    batch: Dict[str, Any] = {"key": [item["key"] for item in items]}
-    for name in SIGNALS:
-        shapes = {tuple(item[name].shape) for item in items}
-        if len(shapes) > 1:
-            raise ValueError(f"collate: {name!r} shapes differ within a batch: {sorted(shapes)} (items {batch['key']})")
-        batch[name] = torch.stack([item[name] for item in items])
+    keys = [item.get("key", "?") for item in items]
+    batch: Dict[str, Any] = {}
+    for name in items[0]:
+        values = [item[name] for item in items]
+        if isinstance(values[0], torch.Tensor):
+            shapes = {tuple(v.shape) for v in values}
+            if len(shapes) > 1:
+                raise ValueError(f"collate: {name!r} shapes differ within a batch: {sorted(shapes)} (items {keys})")
+            batch[name] = torch.stack(values)
+        else:
+            batch[name] = values
     return batch

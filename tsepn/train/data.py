@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from tsepn.data.dataset import collate
 from tsepn.registry import Registry
 from tsepn.train.schema import DataConf, DatasetConf
 
@@ -45,22 +46,6 @@ def build_dataset(conf: DatasetConf, key: str) -> Dataset:
         return constructor(**conf.args)
     except TypeError as err:
         raise ValueError(f"{key}.args: {err}") from None
-
-
-def collate(items: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Stack the `[C, T]` tensors of equal-length items; `key` becomes a list."""
-    batch: Dict[str, Any] = {}
-    for name in items[0]:
-        values = [item[name] for item in items]
-        if isinstance(values[0], torch.Tensor):
-            shapes = {tuple(v.shape) for v in values}
-            if len(shapes) > 1:
-                keys = [item.get("key", "?") for item in items]
-                raise ValueError(f"collate: {name!r} shapes differ within a batch {sorted(shapes)} (items {keys})")
-            batch[name] = torch.stack(values)
-        else:
-            batch[name] = values
-    return batch
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
