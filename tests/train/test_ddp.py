@@ -5,7 +5,7 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-import conftest
+import train_helpers
 from tsepn.losses import build_loss
 from tsepn.train import model_io
 from tsepn.train.data import collate
@@ -22,13 +22,13 @@ def free_port():
 
 def make_task():
     torch.manual_seed(0)
-    model = conftest.toy_build("toy_teacher")
+    model = train_helpers.toy_build("toy_teacher")
     trained = freeze_for_stage(model, "teacher", LearningRates(1.0, 1.0, 1.0))
     return ExtractTask(model, build_loss([{"name": "snr"}]), trained, chunk=100, detach=False, enroll_key="pos_clean")
 
 
 def full_batch():
-    data = conftest.ToyData(size=2, seed=5)
+    data = train_helpers.ToyData(size=2, seed=5)
     return collate([data[0], data[1]])
 
 
@@ -52,10 +52,10 @@ def worker(rank, port, out_dir):
         torch.save(gradients(task), f"{out_dir}/grads{rank}.pt")
 
         # 2. a short distributed training run
-        model_io.build_model, model_io.save_model = conftest.toy_build, conftest.toy_save
+        model_io.build_model, model_io.save_model = train_helpers.toy_build, train_helpers.toy_save
         from tsepn.train.trainer import Trainer
 
-        cfg = conftest.make_config("teacher", model="toy_teacher", train={"epochs": 2})
+        cfg = train_helpers.make_config("teacher", model="toy_teacher", train={"epochs": 2})
         trainer = Trainer(cfg, f"{out_dir}/exp", ctx=ctx)
         trainer.run()
         torch.save({"weights": trainer.model.state_dict(), "history": trainer.history, "steps": trainer.step},

@@ -1,7 +1,7 @@
 """The three stages end to end with tsepn's real (tiny) teacher and pos/neg models and real model files."""
 import torch
 
-from conftest import make_config
+from train_helpers import make_config
 from tsepn.models.checkpoint import load_model
 from tsepn.train.trainer import Trainer
 

@@ -8,7 +8,7 @@ from tsepn.train import checkpoint as ckpt
 from tsepn.train.stages import StageError
 from tsepn.train.trainer import Trainer, TrainingError
 
-from conftest import make_config, toy_build, toy_load, toy_save
+from train_helpers import make_config, toy_build, toy_load, toy_save
 
 
 def weights(model):
