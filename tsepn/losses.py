@@ -100,6 +100,32 @@ def make_mse(mean_dims: Sequence[int] = ()) -> LossFn:
     return mse
 
 
+@LOSSES.register("speaker_nmse")
+def make_speaker_nmse(mean_dims: Sequence[int] = (2,), eps: float = 1e-8) -> LossFn:
+    """Distillation of what tells the examples of a batch apart, relative to its size.
+
+    Both tensors are averaged over `mean_dims` (default: the time axis of [B, C, T, F]),
+    centred on their own batch means, and the squared error is divided by the energy of
+    the centred reference. 0 is a perfect match, 1 is what predicting the batch mean
+    scores. Why: a teacher's embedding is mostly a component common to all speakers, so
+    plain MSE is met to ~98 % by an embedding with no speaker information; this term
+    weighs only the speaker-specific part. Needs batches of several examples (B >= 2).
+    """
+    dims = tuple(int(d) for d in mean_dims)
+
+    def speaker_nmse(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        _check_shapes(est, ref)
+        if est.shape[0] < 2:
+            raise ValueError("loss speaker_nmse: needs a batch of at least 2 examples (it compares them)")
+        est, ref = est.float(), ref.float()
+        if dims:
+            est, ref = est.mean(dim=dims), ref.mean(dim=dims)
+        est, ref = est - est.mean(dim=0), ref - ref.mean(dim=0)
+        return (est - ref).pow(2).sum() / ref.pow(2).sum().clamp_min(eps)
+
+    return speaker_nmse
+
+
 class WeightedLoss:
     """A weighted sum of registered losses; also reports each unweighted term."""
 

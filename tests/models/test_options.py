@@ -8,10 +8,6 @@ from tests.models.conftest import ENROLL_SAMPLES, MIX_SAMPLES, seeded_audio, tin
 from tsepn.models import build_model
 from tsepn.models.fusion import FUSIONS
 
-# The ESPnet separator keeps a decoder conv the encoder never uses (kept for checkpoint keys).
-UNUSED = ("encoder.deconv.",)
-
-
 def forward_backward(model, channels: int):
     model.train()
     pos = seeded_audio(2, channels, ENROLL_SAMPLES, seed=1)
@@ -25,9 +21,7 @@ def forward_backward(model, channels: int):
     out = torch.cat(outs, dim=-1)
     assert out.shape == (2, channels, MIX_SAMPLES)
     out.pow(2).mean().backward()
-    for name, param in model.named_parameters():
-        if name.startswith(UNUSED):
-            continue
+    for name, param in model.named_parameters():  # every parameter: DistributedDataParallel needs that
         assert param.grad is not None, f"no gradient reaches {name}"
         assert torch.isfinite(param.grad).all(), name
     return out
@@ -48,6 +42,24 @@ def test_fusion_layers(layers, n_layers):
     fused = [i for i, f in enumerate(model.fusions) if not isinstance(f, torch.nn.Identity)]
     assert fused == layers
     forward_backward(model, 1)
+
+
+def test_fusion_position_decides_whether_the_block_sees_the_enrollment():
+    """"after" (the authors'): block 0's input is the mixture alone; "before": it already
+    carries the enrollment (two enrollments -> two different block inputs)."""
+    mix = seeded_audio(1, 1, MIX_SAMPLES, seed=2)
+    enrollments = [(seeded_audio(1, 1, ENROLL_SAMPLES, seed=s), seeded_audio(1, 1, ENROLL_SAMPLES, seed=s + 1))
+                   for s in (10, 20)]
+    for position, depends in (("after", False), ("before", True)):
+        model = build_model("posneg", **tiny_args(fusion="film", fusion_args={}, fusion_position=position)).eval()
+        inputs = []
+        hook = model.blocks[0].register_forward_hook(lambda mod, args, out: inputs.append(args[0].clone()))
+        with torch.no_grad():
+            for pos, neg in enrollments:
+                model(mix, model.encode(pos, neg))
+        hook.remove()
+        assert (not torch.equal(inputs[0], inputs[1])) == depends, position
+    forward_backward(build_model("posneg", **tiny_args(fusion_position="before")), 1)
 
 
 @pytest.mark.parametrize("size,stride", [(4, 4), (8, 2), (1, 1)])
@@ -91,6 +103,7 @@ def test_short_enrollment_for_pooling_is_a_clear_error():
 @pytest.mark.parametrize("bad,match", [
     (dict(normalization="rms"), "normalization"), (dict(framing="overlap"), "framing"),
     (dict(fusion_layers=[5]), "fusion_layers"), (dict(fusion="gated"), "unknown fusion"),
+    (dict(fusion_position="middle"), "fusion_position"),
     (dict(fusion_args=dict(pooling=3)), "fusion 'cross_attention'"), (dict(channels=3), "channel"),
 ])
 def test_bad_options_are_named(bad, match):

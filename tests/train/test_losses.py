@@ -86,10 +86,29 @@ def test_mse_and_weighted_combination():
     assert parts["snr"].item() == pytest.approx(-snr(est, ref).item(), rel=1e-6)
 
 
+def test_speaker_nmse_scores_only_what_tells_examples_apart():
+    common = torch.full((1, 2, 1, 3), 5.0)  # shared by every example: plain MSE's bulk
+    speaker = torch.tensor([1.0, -1.0, 2.0, -2.0]).view(4, 1, 1, 1).expand(4, 2, 1, 3)
+    ref = (common + speaker).expand(4, 2, 6, 3)  # [B, C, T, F], constant over time
+    loss = LOSSES.build("speaker_nmse")
+    assert loss(ref, ref).item() == 0.0
+    # the batch mean (no speaker information) scores 1, whatever the common part
+    assert loss(ref.mean(0, keepdim=True).expand_as(ref), ref).item() == pytest.approx(1.0)
+    assert loss(torch.zeros_like(ref), ref).item() == pytest.approx(1.0)
+    # a common offset costs nothing; half the speaker part left over: (0.5)^2
+    assert loss(common.expand_as(ref) + 3.0 + 0.5 * speaker.expand_as(ref), ref).item() == pytest.approx(0.25)
+    # only the time average counts (mean_dims=[2] by default)
+    wiggle = torch.randn(4, 2, 6, 3)
+    wiggle = wiggle - wiggle.mean(2, keepdim=True)
+    assert loss(ref + wiggle, ref).item() == pytest.approx(0.0, abs=1e-10)
+    with pytest.raises(ValueError, match="at least 2 examples"):
+        loss(ref[:1], ref[:1])
+
+
 def test_shape_mismatch_and_bad_specs_are_clear_errors():
     with pytest.raises(ValueError, match="estimate shape"):
         LOSSES.build("snr")(torch.zeros(1, 1, 10), torch.zeros(1, 1, 11))
-    with pytest.raises(ValueError, match=r"loss\[0\].*unknown loss 'snrr'; known: mse, si_sdr, si_snr, snr"):
+    with pytest.raises(ValueError, match=r"loss\[0\].*unknown loss 'snrr'; known: mse, si_sdr, si_snr, snr, speaker_nmse"):
         build_loss([{"name": "snrr"}])
     with pytest.raises(ValueError, match=r"loss\[1\]: unknown key\(s\) wieght"):
         build_loss([{"name": "snr"}, {"name": "mse", "wieght": 1}])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -34,7 +35,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # under torchrun only rank 0 reports progress; the others speak up for warnings and errors
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    logging.basicConfig(level=logging.INFO if main_process else logging.WARNING, format=LOG_FORMAT)
     from tsepn.train.checkpoint import CheckpointError
     from tsepn.train.distributed import shutdown
     from tsepn.train.stages import StageError

@@ -49,6 +49,16 @@ class SiameseEncoder(TFGridNet):
         self.in_channels, self.n_fft, self.hop = in_channels, n_fft, hop
         self.emb_dim, self.n_freqs = emb_dim, n_fft // 2 + 1
         self.register_buffer("stft_window", torch.hann_window(n_fft), persistent=False)
+        self._keep_decoder_as_buffers()
+
+    def _keep_decoder_as_buffers(self) -> None:
+        """The separator's output conv (`deconv`) is never used here, but the authors'
+        checkpoints carry it: keep its tensors under the same keys as buffers, not
+        parameters, so that no optimizer or DistributedDataParallel waits for its gradients."""
+        for module in self.deconv.modules():
+            for name, param in list(module.named_parameters(recurse=False)):
+                delattr(module, name)
+                module.register_buffer(name, param.detach())
 
     def spectrum(self, wave: torch.Tensor) -> torch.Tensor:
         """[B, M, N] -> [B, 2M, T, F]: real parts of every channel, then imaginary parts."""

@@ -27,6 +27,8 @@ teacher_config=conf/train_teacher.yaml   # stage 4
 stage1_config=conf/train_stage1.yaml     # stage 5 (distillation)
 stage2_config=conf/train_stage2.yaml     # stage 6 (extraction)
 train_args=""               # extra dotted overrides for every training stage, e.g. "train.epochs=2"
+ntrain=auto                 # training processes on this machine (>1: torchrun, DistributedDataParallel);
+                            # auto: one per GPU, else 2 on a CPU with >= 2 cores (one core each)
 teacher_checkpoint=""       # an existing teacher model file: stage 4 is skipped, stage 5 distils from it
 decode_config=conf/decode.yaml
 test_sets="test_m2e2 test_m2e3 test_m3e2 test_m3e3"   # stage 7-8 (+ each <set>_wrong_enroll)
@@ -45,6 +47,7 @@ help_message="Usage: $0 [options]
   --teacher-config F --stage1-config F --stage2-config F   training configs (stages 4, 5, 6)
   --teacher-checkpoint FILE  use an existing teacher (skips stage 4)
   --train-args \"k=v ...\"    dotted config overrides for stages 4-6 (e.g. \"train.epochs=2\")
+  --ntrain N                 training processes on this machine, DDP when > 1 (default $ntrain)
   --decode-config FILE --test-sets \"A B\" --wrong-enroll true|false   stages 7-8
   --mini-config FILE --simulate-config FILE --data DIR --exp DIR --corpus-dir DIR"
 
@@ -54,6 +57,20 @@ cmdline="$0 $*"             # recorded in RESULTS.md
 . utils/parse_options.sh
 . utils/log.sh
 [ $# -eq 0 ] || die "unexpected arguments: $* (see --help)"
+
+# One training stage: python -m tsepn.bin.train ARGS, under torchrun when --ntrain > 1.
+train() {
+  if [ "$ntrain" -gt 1 ]; then
+    python -m torch.distributed.run --standalone --nproc-per-node "$ntrain" -m tsepn.bin.train "$@"
+  else
+    python -m tsepn.bin.train "$@"
+  fi
+}
+if [ "$ntrain" = auto ]; then
+  ntrain=$(python -c 'import torch; print(torch.cuda.device_count())')
+  [ "$ntrain" -gt 0 ] || ntrain=$(( $(nproc) >= 2 ? 2 : 1 ))
+fi
+[[ "$ntrain" =~ ^[1-9][0-9]*$ ]] || die "--ntrain $ntrain: expected a positive integer or auto"
 
 if [ -z "$corpus" ]; then
   if [ -n "$librispeech_dir" ]; then corpus=librispeech; else corpus=mini; fi
@@ -130,19 +147,19 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     [ -f "$teacher_checkpoint" ] || die "--teacher-checkpoint $teacher_checkpoint: no such file"
   else
     log "Stage 4: teacher, a clean-enrollment TSE model ($teacher_config -> $teacher_exp)"
-    python -m tsepn.bin.train --config "$teacher_config" --exp-dir "$teacher_exp" --resume $train_args
+    train --config "$teacher_config" --exp-dir "$teacher_exp" --resume $train_args
   fi
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   log "Stage 5: stage-1 training, distillation of the enrollment encoder ($stage1_config -> $stage1_exp)"
-  python -m tsepn.bin.train --config "$stage1_config" --exp-dir "$stage1_exp" --resume \
+  train --config "$stage1_config" --exp-dir "$stage1_exp" --resume \
     "init.teacher=$teacher_model" $train_args
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "Stage 6: stage-2 training, extractor and fusion ($stage2_config -> $stage2_exp)"
-  python -m tsepn.bin.train --config "$stage2_config" --exp-dir "$stage2_exp" --resume \
+  train --config "$stage2_config" --exp-dir "$stage2_exp" --resume \
     "init.distilled=$stage1_exp/model.pt" $train_args
 fi
 
