@@ -32,7 +32,7 @@ def tiny_simulate_config() -> dict:
     conf = yaml.safe_load((RECIPE / "conf" / "simulate.yaml").read_text())
     kept = [s for s in conf["sets"] if s["name"] == "dev_m2e2" or s["name"] in TEST_SETS]
     for s in kept:
-        s["num_examples"] = 3
+        s["num_examples"] = 4
     conf["sets"] = kept
     return conf
 
@@ -52,8 +52,10 @@ def make_recipe_copy(work: Path) -> Path:
 
 def test_recipe_stages_0_to_8(tmp_path):
     recipe = make_recipe_copy(tmp_path)
-    train_args = "train.epochs=1 data.examples_per_epoch=2 data.valid_examples=2 data.num_workers=0"
-    cmd = ["bash", "./run.sh", "--nj", "2", "--test-sets", " ".join(TEST_SETS), "--train-args", train_args]
+    # two training processes (DDP on CPU, as `make demo` runs on 2 cores), two examples each
+    train_args = "train.epochs=1 data.examples_per_epoch=4 data.valid_examples=4 data.num_workers=0"
+    cmd = ["bash", "./run.sh", "--nj", "2", "--ntrain", "2", "--test-sets", " ".join(TEST_SETS),
+           "--train-args", train_args]
     env = dict(os.environ, TSEPN_ROOT=str(REPO), OMP_NUM_THREADS="1")
     res = subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-4000:]
@@ -62,14 +64,15 @@ def test_recipe_stages_0_to_8(tmp_path):
     exp = recipe / "exp" / "stage2_mini"
     for stage_dir in ("teacher_mini", "stage1_mini", "stage2_mini"):
         assert (recipe / "exp" / stage_dir / "model.pt").is_file(), stage_dir
+        assert "2 process(es)" in (recipe / "exp" / stage_dir / "train.log").read_text(), stage_dir
     for set_name in TEST_SETS + tuple(f"{s}_wrong_enroll" for s in TEST_SETS):
         est = (exp / f"decode_{set_name}" / "est.scp").read_text().split("\n")
-        assert len([line for line in est if line]) == 3, set_name
+        assert len([line for line in est if line]) == 4, set_name
         with open(exp / f"score_{set_name}" / "per_utt.csv") as handle:
             rows = list(csv.DictReader(handle))
-        assert len(rows) == 3 and "si_snri" in rows[0] and "pesq" in rows[0]
+        assert len(rows) == 4 and "si_snri" in rows[0] and "pesq" in rows[0]
         summary = json.loads((exp / f"score_{set_name}" / "summary.json").read_text())
-        assert summary["n_examples"] == 3 and summary["si_snri"]["n"] + summary["si_snri"]["undefined"] == 3
+        assert summary["n_examples"] == 4 and summary["si_snri"]["n"] + summary["si_snri"]["undefined"] == 4
     results = (exp / "RESULTS.md").read_text()
     assert "SI-SNRi" in results and "10.14" in results  # our figures beside the paper's
 

@@ -11,7 +11,12 @@ seconds, a small corpus that the *real* preparation code reads unchanged:
 The "speech" is a source-filter synthesis whose parameters differ per speaker,
 so that a model can learn speaker conditioning from it:
 - a Rosenberg glottal pulse train at a speaker-specific f0 with phrase
-  declination, pitch accents and jitter, plus breath noise;
+  declination, pitch accents and jitter, plus breath noise; intonation is kept
+  narrow (accents of 0.5-2 semitones), so that every voice keeps to its own
+  pitch band: with the wide intonation of real read speech, a speaker model
+  small enough to train on 2 CPU cores in minutes could not tell same-sex
+  voices apart (teacher SI-SNRi 3.7 dB with correct vs 1.1 dB with wrong
+  enrollments; 4.5 vs -0.7 dB with narrow intonation);
 - vowels shaped by formant resonators whose frequencies are scaled by a
   speaker-specific vocal-tract factor and perturbed per speaker ("idiolect");
 - fricative / plosive noise bursts and nasal murmurs between vowels;
@@ -44,7 +49,7 @@ SUBSET_NAMES = {"train": "train-clean-360", "dev": "dev-clean", "test": "test-cl
 NOISE_SPLITS = ("tr", "cv", "tt")
 NOISE_KINDS = ("pink", "hum", "band", "clicks")
 # Bump when the synthesis changes, so that stage 0 regenerates an existing corpus.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 @dataclass
@@ -71,7 +76,7 @@ class MiniCorpusConfig:
     seed: int = 0
     sample_rate: int = 16000
     utterance_seconds: List[float] = field(default_factory=lambda: [3.0, 6.0])
-    train: SubsetSize = field(default_factory=lambda: SubsetSize(speakers=40))
+    train: SubsetSize = field(default_factory=lambda: SubsetSize(speakers=400, utterances_per_speaker=3, chapters_per_speaker=1))
     dev: SubsetSize = field(default_factory=SubsetSize)
     test: SubsetSize = field(default_factory=SubsetSize)
     noise: NoiseSize = field(default_factory=NoiseSize)
@@ -156,7 +161,7 @@ def draw_voice(rng: np.random.Generator, sex: str) -> Voice:
     return Voice(
         sex=sex,
         f0=float(np.exp(rng.uniform(np.log(85), np.log(155)) if male else rng.uniform(np.log(165), np.log(260)))),
-        f0_range=float(rng.uniform(1.5, 6.0)),
+        f0_range=float(rng.uniform(0.5, 2.0)),
         tract=float(rng.uniform(0.86, 1.04) if male else rng.uniform(1.06, 1.24)),
         idiolect=rng.uniform(0.92, 1.08, size=(n_v, 3)),
         bandwidth=float(rng.uniform(0.7, 1.5)),
@@ -276,7 +281,7 @@ class SpeakerSynth:
         hop = sr // 200  # 5 ms control rate
         n_ctrl = total // hop + 2
         t = np.arange(n_ctrl) * hop / sr
-        semitones = -rng.uniform(1.0, 3.0) * t / max(t[-1], 1e-3)  # declination
+        semitones = -rng.uniform(0.5, 1.5) * t / max(t[-1], 1e-3)  # declination
         for ev in events:
             if ev.kind == "vowel" and rng.random() < 0.35:  # pitch accent
                 centre = (ev.start + ev.length / 2) / sr
