@@ -44,24 +44,6 @@ def test_fusion_layers(layers, n_layers):
     forward_backward(model, 1)
 
 
-def test_fusion_position_decides_whether_the_block_sees_the_enrollment():
-    """"after" (the authors'): block 0's input is the mixture alone; "before": it already
-    carries the enrollment (two enrollments -> two different block inputs)."""
-    mix = seeded_audio(1, 1, MIX_SAMPLES, seed=2)
-    enrollments = [(seeded_audio(1, 1, ENROLL_SAMPLES, seed=s), seeded_audio(1, 1, ENROLL_SAMPLES, seed=s + 1))
-                   for s in (10, 20)]
-    for position, depends in (("after", False), ("before", True)):
-        model = build_model("posneg", **tiny_args(fusion="film", fusion_args={}, fusion_position=position)).eval()
-        inputs = []
-        hook = model.blocks[0].register_forward_hook(lambda mod, args, out: inputs.append(args[0].clone()))
-        with torch.no_grad():
-            for pos, neg in enrollments:
-                model(mix, model.encode(pos, neg))
-        hook.remove()
-        assert (not torch.equal(inputs[0], inputs[1])) == depends, position
-    forward_backward(build_model("posneg", **tiny_args(fusion_position="before")), 1)
-
-
 @pytest.mark.parametrize("size,stride", [(4, 4), (8, 2), (1, 1)])
 def test_pooling(size, stride):
     model = build_model("posneg", **tiny_args(fusion_args=dict(n_heads=2, approx_qk_dim=32, pooling_size=size,
@@ -103,7 +85,6 @@ def test_short_enrollment_for_pooling_is_a_clear_error():
 @pytest.mark.parametrize("bad,match", [
     (dict(normalization="rms"), "normalization"), (dict(framing="overlap"), "framing"),
     (dict(fusion_layers=[5]), "fusion_layers"), (dict(fusion="gated"), "unknown fusion"),
-    (dict(fusion_position="middle"), "fusion_position"),
     (dict(fusion_args=dict(pooling=3)), "fusion 'cross_attention'"), (dict(channels=3), "channel"),
 ])
 def test_bad_options_are_named(bad, match):

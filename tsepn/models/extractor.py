@@ -47,9 +47,6 @@ from tsepn.models.tfgridnet import BlockState, CausalGridNetBlock
 
 NORMALIZATIONS = ("per_call", "enrollment", "none")
 FRAMINGS = ("upstream", "streaming")
-# Where block i's fusion acts: on the block's output (the authors') or on its input, so
-# that the block itself already sees the target (what a one-block extractor needs).
-FUSION_POSITIONS = ("after", "before")
 CONV_TIME_KERNEL = 3  # frames seen by the input conv / output deconv (2 past + current)
 
 
@@ -90,11 +87,9 @@ class StreamingExtractor(nn.Module):
     def _build_extractor(self, channels: int, n_fft: int, hop: int, n_layers: int, lstm_hidden: int, emb_dim: int,
                          n_heads: int, approx_qk_dim: int, attention_span: int, fusion: str,
                          fusion_layers: Sequence[int], fusion_args: Optional[Dict], cond_channels: int,
-                         normalization: str, framing: str, eps: float, fusion_position: str = "after") -> None:
+                         normalization: str, framing: str, eps: float) -> None:
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
-        if fusion_position not in FUSION_POSITIONS:
-            raise ValueError(f"fusion_position must be one of {FUSION_POSITIONS}, got {fusion_position!r}")
         if framing not in FRAMINGS:
             raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
         if channels < 1:
@@ -110,7 +105,6 @@ class StreamingExtractor(nn.Module):
         self.n_fft, self.hop, self.n_freqs, self.emb_dim = n_fft, hop, n_fft // 2 + 1, emb_dim
         self.normalization, self.framing = normalization, framing
         self.fusion_layers = sorted(set(fusion_layers))
-        self.fuse_before = fusion_position == "before"
 
         self.enc = STFTAnalysis(n_fft, hop)
         self.dec = STFTSynthesis(n_fft, hop)
@@ -185,11 +179,9 @@ class StreamingExtractor(nn.Module):
         x, conv_state = self._input_conv(spec, state)
         block_states = []
         for i, (block, fusion) in enumerate(zip(self.blocks, self.fusions)):
-            if self.fuse_before and cond.fusion[i] is not None:
-                x = x + fusion(x, cond.fusion[i])
             x, block_state = block(x, state.blocks[i])
             block_states.append(block_state)
-            if not self.fuse_before and cond.fusion[i] is not None:
+            if cond.fusion[i] is not None:
                 x = x + fusion(x, cond.fusion[i])
         spec, deconv_state = self._output_deconv(x, state)
         out, synthesis_state = self._synthesise(spec, state)

@@ -92,8 +92,7 @@ class PosNegTSE(StreamingExtractor):
     def __init__(self, channels: int = 1, n_fft: int = 128, hop: int = 64, n_layers: int = 3, lstm_hidden: int = 64,
                  emb_dim: int = 64, n_heads: int = 4, approx_qk_dim: int = 512, attention_span: int = 50,
                  fusion: str = "cross_attention", fusion_layers: Sequence[int] = (0, 1),
-                 fusion_args: Optional[Dict] = None, fusion_position: str = "after",
-                 normalization: str = "per_call", framing: str = "upstream",
+                 fusion_args: Optional[Dict] = None, normalization: str = "per_call", framing: str = "upstream",
                  encoder_channels: int = 2, encoder_layers: int = 3, encoder_lstm_hidden: int = 64,
                  encoder_emb_dim: int = 64, encoder_emb_ks: int = 4, encoder_emb_hs: int = 1,
                  head_layers: int = 2, head_heads: int = 4, eps: float = 1e-5, sample_rate: int = 16000):
@@ -102,7 +101,7 @@ class PosNegTSE(StreamingExtractor):
         self.sample_rate = sample_rate
         self._build_extractor(channels, n_fft, hop, n_layers, lstm_hidden, emb_dim, n_heads, approx_qk_dim,
                               attention_span, fusion, fusion_layers, fusion_args, encoder_emb_dim, normalization,
-                              framing, eps, fusion_position)
+                              framing, eps)
         self.encoder = enrollment_encoder(self.init_args)
         self.encoder_head = EncoderHead(encoder_emb_dim, self.n_freqs, n_layers=head_layers, n_heads=head_heads,
                                         approx_qk_dim=approx_qk_dim, eps=eps)
