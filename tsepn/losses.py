@@ -81,6 +81,15 @@ def make_neg_si_sdr(zero_mean: bool = True) -> LossFn:
     return lambda est, ref: -si_sdr(est, ref, zero_mean=zero_mean).mean()
 
 
+def _averaged(estimate: torch.Tensor, reference: torch.Tensor, dims: Tuple[int, ...]):
+    """Shape check, float32, both averaged over `dims` (none: as they are); for the embedding losses."""
+    _check_shapes(estimate, reference)
+    estimate, reference = estimate.float(), reference.float()
+    if dims:
+        estimate, reference = estimate.mean(dim=dims), reference.mean(dim=dims)
+    return estimate, reference
+
+
 @LOSSES.register("mse")
 def make_mse(mean_dims: Sequence[int] = ()) -> LossFn:
     """Mean squared error over all elements (stage-1 embedding distillation).
@@ -91,11 +100,7 @@ def make_mse(mean_dims: Sequence[int] = ()) -> LossFn:
     dims = tuple(int(d) for d in mean_dims)
 
     def mse(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        _check_shapes(est, ref)
-        est, ref = est.float(), ref.float()
-        if dims:
-            est, ref = est.mean(dim=dims), ref.mean(dim=dims)
-        return F.mse_loss(est, ref)
+        return F.mse_loss(*_averaged(est, ref, dims))
 
     return mse
 
@@ -114,12 +119,9 @@ def make_speaker_nmse(mean_dims: Sequence[int] = (2,), eps: float = 1e-8) -> Los
     dims = tuple(int(d) for d in mean_dims)
 
     def speaker_nmse(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        _check_shapes(est, ref)
+        est, ref = _averaged(est, ref, dims)
         if est.shape[0] < 2:
             raise ValueError("loss speaker_nmse: needs a batch of at least 2 examples (it compares them)")
-        est, ref = est.float(), ref.float()
-        if dims:
-            est, ref = est.mean(dim=dims), ref.mean(dim=dims)
         est, ref = est - est.mean(dim=0), ref - ref.mean(dim=0)
         return (est - ref).pow(2).sum() / ref.pow(2).sum().clamp_min(eps)
 
