@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import List, Optional
 
@@ -35,11 +34,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from tsepn.train.distributed import launch_rank, shutdown
+
     # under torchrun only rank 0 reports progress; the others speak up for warnings and errors
-    main_process = int(os.environ.get("RANK", "0")) == 0
-    logging.basicConfig(level=logging.INFO if main_process else logging.WARNING, format=LOG_FORMAT)
+    logging.basicConfig(level=logging.INFO if launch_rank() == 0 else logging.WARNING, format=LOG_FORMAT)
     from tsepn.train.checkpoint import CheckpointError
-    from tsepn.train.distributed import shutdown
     from tsepn.train.stages import StageError
     from tsepn.train.trainer import Trainer, TrainingError
 

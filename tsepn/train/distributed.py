@@ -44,10 +44,15 @@ def pick_device(want: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+def launch_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun), readable before joining the group."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_distributed(device: str = "auto") -> DistContext:
     """Join the process group torchrun describes (if any) and pick this process's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    rank = launch_rank()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     ctx = DistContext(rank, world_size, local_rank, pick_device(device, local_rank))
     if world_size > 1 and not dist.is_initialized():

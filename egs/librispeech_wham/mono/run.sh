@@ -58,19 +58,20 @@ cmdline="$0 $*"             # recorded in RESULTS.md
 . utils/log.sh
 [ $# -eq 0 ] || die "unexpected arguments: $* (see --help)"
 
+[[ "$ntrain" = auto || "$ntrain" =~ ^[1-9][0-9]*$ ]] || die "--ntrain $ntrain: expected a positive integer or auto"
+
 # One training stage: python -m tsepn.bin.train ARGS, under torchrun when --ntrain > 1.
 train() {
+  if [ "$ntrain" = auto ]; then  # resolved at the first training stage only: it imports torch
+    ntrain=$(python -c 'import torch; print(torch.cuda.device_count())')
+    [ "$ntrain" -gt 0 ] || ntrain=$(( $(nproc) >= 2 ? 2 : 1 ))
+  fi
   if [ "$ntrain" -gt 1 ]; then
     python -m torch.distributed.run --standalone --nproc-per-node "$ntrain" -m tsepn.bin.train "$@"
   else
     python -m tsepn.bin.train "$@"
   fi
 }
-if [ "$ntrain" = auto ]; then
-  ntrain=$(python -c 'import torch; print(torch.cuda.device_count())')
-  [ "$ntrain" -gt 0 ] || ntrain=$(( $(nproc) >= 2 ? 2 : 1 ))
-fi
-[[ "$ntrain" =~ ^[1-9][0-9]*$ ]] || die "--ntrain $ntrain: expected a positive integer or auto"
 
 if [ -z "$corpus" ]; then
   if [ -n "$librispeech_dir" ]; then corpus=librispeech; else corpus=mini; fi
