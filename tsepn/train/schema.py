@@ -165,10 +165,11 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
     return cfg
 
 
-def load_train_config(path, overrides=None, stage: Optional[str] = None) -> TrainConfig:
-    """Load and check a training config; `stage` (from --stage) overrides the file's."""
+def load_train_config(path, overrides=None, stage: Optional[str] = None, variables=None) -> TrainConfig:
+    """Load and check a training config; `stage` (from --stage) overrides the file's;
+    `variables` fill its `${name}` placeholders (tsepn.config.substitute)."""
     overrides = list(overrides or [])
     if stage is not None:
         overrides.append(f"stage={stage}")
-    cfg = load_config(TrainConfig, path, overrides)
+    cfg = load_config(TrainConfig, path, overrides, variables)
     return check_config(cfg, str(path) if path is not None else "<overrides>")
