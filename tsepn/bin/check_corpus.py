@@ -2,7 +2,7 @@
 
     python -m tsepn.bin.check_corpus librispeech --root DIR [--subsets ...] [--layout-only]
     python -m tsepn.bin.check_corpus wham --root DIR [--layout-only]
-    python -m tsepn.bin.check_corpus brirs --root DIR [--sets cipic rrbrir ash catt]
+    python -m tsepn.bin.check_corpus brirs --root DIR [--sets cipic rrbrir ash catt] [--layout-only]
     python -m tsepn.bin.check_corpus archives --root DIR --corpus librispeech|wham
 
 Prints every problem (what is missing, what count differs) and exits 1 if
@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("brirs", help="BRIR sets of the binaural recipe")
     p.add_argument("--root", required=True, help="folder holding CIPIC/ RRBRIR/ ASH-Listening-Set-8.0/ CATT_RIRs/")
     p.add_argument("--sets", nargs="+", default=list(corpora.BRIR_SETS), choices=list(corpora.BRIR_SETS))
+    p.add_argument("--layout-only", action="store_true", help="skip the published file counts (mini corpus)")
     p = sub.add_parser("archives", help="downloaded archives (sizes)")
     p.add_argument("--root", required=True, help="folder holding the archives")
     p.add_argument("--corpus", dest="archive_corpus", required=True, choices=["librispeech", "wham"])
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     elif args.corpus == "wham":
         problems = corpora.check_wham(args.root, args.splits, layout_only=args.layout_only)
     elif args.corpus == "brirs":
-        problems = corpora.check_brirs(args.root, args.sets)
+        problems = corpora.check_brirs(args.root, args.sets, layout_only=args.layout_only)
     elif args.archive_corpus == "librispeech":
         unknown = [s for s in args.subsets if s not in corpora.LIBRISPEECH_SUBSETS]
         if unknown:

@@ -7,6 +7,8 @@ seconds, a small corpus that the *real* preparation code reads unchanged:
     <out>/LibriSpeech/<subset>/<spk>/<chapter>/<spk>-<chapter>.trans.txt
     <out>/LibriSpeech/<subset>/<spk>/<chapter>/<spk>-<chapter>-<NNNN>.flac   (16 kHz mono)
     <out>/wham_noise/{tr,cv,tt}/<name>.wav                                 (16 kHz, 2 channels)
+    <out>/brirs/{CIPIC,RRBRIR,ASH-Listening-Set-8.0,CATT_RIRs}/...        (only with `brirs:`, the
+                                                binaural recipe; tsepn.data.mini_brir)
 
 The "speech" is a source-filter synthesis whose parameters differ per speaker,
 so that a model can learn speaker conditioning from it:
@@ -33,13 +35,14 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import signal
 
 from tsepn.audio import write_audio
 from tsepn.config import load_config
+from tsepn.data.mini_brir import MiniBrirConfig, make_mini_brirs
 from tsepn.fileio import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,9 @@ class MiniCorpusConfig:
     dev: SubsetSize = field(default_factory=SubsetSize)
     test: SubsetSize = field(default_factory=SubsetSize)
     noise: NoiseSize = field(default_factory=NoiseSize)
+    # binaural recipe: synthetic BRIR sets in the real sets' layouts under <out>/brirs
+    # (tsepn.data.mini_brir); null (the monaural recipe): none
+    brirs: Optional[MiniBrirConfig] = None
 
     def check(self, source: str = "<config>") -> None:
         from tsepn.config import ConfigError
@@ -498,7 +504,7 @@ def _write_noise(args) -> str:
 
 
 def make_mini_corpus(cfg: MiniCorpusConfig, out_dir, nj: int = 1, progress: bool = True) -> Dict[str, Path]:
-    """Write the mini corpus under `out_dir`; returns {"librispeech": ..., "wham": ...}.
+    """Write the mini corpus under `out_dir`; returns {"librispeech": ..., "wham": ...[, "brirs": ...]}.
 
     `out_dir` must be new or empty. Output is a function of `cfg` alone (not of `nj`).
     """
@@ -531,7 +537,11 @@ def make_mini_corpus(cfg: MiniCorpusConfig, out_dir, nj: int = 1, progress: bool
     speakers = [r for r in results if isinstance(r, tuple)]
     _write_speakers_txt(libri_root / "SPEAKERS.TXT", speakers)
     log.info("mini corpus: %d speakers, %d noise files under %s", len(speakers), len(noise_args), out_dir)
-    return {"librispeech": libri_root, "wham": wham_root}
+    roots = {"librispeech": libri_root, "wham": wham_root}
+    if cfg.brirs is not None:
+        roots["brirs"] = out_dir / "brirs"
+        make_mini_brirs(cfg.brirs, roots["brirs"])
+    return roots
 
 
 def _call(task):
@@ -555,7 +565,10 @@ def config_fingerprint(cfg: MiniCorpusConfig) -> str:
     import hashlib
     import json
 
-    blob = json.dumps({"generator": GENERATOR_VERSION, **dataclasses.asdict(cfg)}, sort_keys=True).encode()
+    fields = dataclasses.asdict(cfg)
+    if fields["brirs"] is None:  # a corpus without BRIRs keeps the fingerprint it had before they existed
+        del fields["brirs"]
+    blob = json.dumps({"generator": GENERATOR_VERSION, **fields}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
