@@ -1,19 +1,24 @@
 # tsepn: the two commands a new user needs, and a few helpers.
 #   make demo   set up tools/venv, run the monaural recipe on the built-in mini corpus
 #   make test   set up tools/venv, run the test suite (CPU, minutes)
+#   make demo-binaural   the binaural recipe on the mini corpus (synthetic BRIR sets included)
 PYTHON := tools/venv/bin/python
 RECIPE := egs/librispeech_wham/mono
+BINAURAL_RECIPE := egs/librispeech_wham/binaural
 PYTEST_ARGS ?= -q
 # OpenMP threads that spin while waiting slow torch down badly on a shared 2-core machine.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test venv bench clean-demo
+.PHONY: demo demo-binaural test venv bench clean-demo clean-demo-binaural
 
 venv:
 	bash tools/setup_venv.sh
 
 demo: venv
 	cd $(RECIPE) && ./run.sh
+
+demo-binaural: venv
+	cd $(BINAURAL_RECIPE) && ./run.sh
 
 test: venv
 	$(PYTHON) -m pytest $(PYTEST_ARGS) tests
@@ -24,3 +29,6 @@ bench: venv
 
 clean-demo:
 	rm -rf $(RECIPE)/corpus $(RECIPE)/data $(RECIPE)/exp
+
+clean-demo-binaural:
+	rm -rf $(BINAURAL_RECIPE)/corpus $(BINAURAL_RECIPE)/data $(BINAURAL_RECIPE)/exp

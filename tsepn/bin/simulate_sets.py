@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tsepn.audio import AudioError
 from tsepn.config import ConfigError
+from tsepn.data.corpora import CorpusError
 from tsepn.data.datadir import DataDirError
 from tsepn.data.pools import PoolError
 from tsepn.data.scenario import SpecError
@@ -33,7 +34,7 @@ def _data_fingerprint(data_dir: Path, names) -> dict:
     """Sizes and times of the tables a set draws from: new data means a new set."""
     out = {}
     for name in names:
-        for table in ("wav.scp", "utt2spk", "utt2dur", "activity"):
+        for table in ("wav.scp", "utt2spk", "utt2dur", "activity", "brir.scp", "scene2face"):
             path = data_dir / name / table
             if path.is_file():
                 stat = path.stat()
@@ -53,7 +54,8 @@ def simulate_sets(config, data_dir, nj: int = 1, only=None, overrides=(), progre
         scenario = scenario_for(conf, set_conf, str(config))
         fp = fingerprint({"set": dataclasses.asdict(set_conf), "scenario": dataclasses.asdict(scenario),
                           "audio_format": conf.audio_format,
-                          "data": _data_fingerprint(data_dir, [set_conf.speech, set_conf.noise])})
+                          "data": _data_fingerprint(data_dir, [set_conf.speech, set_conf.noise]
+                                                    + ([set_conf.brir] if set_conf.brir else []))})
         if is_done(out_dir, fp):
             log.info("%s: complete, skipped", out_dir)
         else:
@@ -75,7 +77,7 @@ def exit_on_bad_input():
     """Bad input (config, data dirs, audio, specs) ends the command with its message, exit code 1."""
     try:
         yield
-    except (AudioError, ConfigError, DataDirError, PoolError, SpecError, SetError, TableError,
+    except (AudioError, ConfigError, CorpusError, DataDirError, PoolError, SpecError, SetError, TableError,
             FileNotFoundError) as err:
         logging.getLogger("tsepn").error("%s", err)
         sys.exit(1)

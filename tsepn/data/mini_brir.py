@@ -110,7 +110,7 @@ def synth_response(rng: np.random.Generator, azimuth: float, elevation: float, s
     early = np.zeros_like(spectrum)
     for k in range(reflections):
         extra = float(rng.uniform(0.002, 0.02))
-        gain = float(rng.uniform(0.3, 0.7)) * np.exp(-6.91 * extra / rt60)
+        gain = float(rng.uniform(0.15, 0.45)) * np.exp(-6.91 * extra / rt60)
         early += gain * head_spectrum(freqs, float(rng.uniform(-180, 180)), float(rng.uniform(-30, 30)), radius,
                                       ONSET_SECONDS + extra)
     out = direct + np.fft.irfft(early, n_fft)[:, :length]

@@ -7,7 +7,12 @@ samples (and, written with tsepn.audio, the same bytes). For each recording
 memory, sliced; speech is mono: a file's first channel), brought to its level
 (target_level_db + gain_db, RMS over the placed stretch), faded in/out where it
 starts or stops inside the recording, optionally convolved with its BRIR, and
-summed; noise is added at the spec's SNR. One common factor then keeps every
+summed; noise is added at the spec's SNR. Binaural specs (key `binaural`): responses are
+read through a per-scene cache (tsepn.data.brir.ResponseCache: a scene's responses are
+loaded once and kept while the Renderer renders that scene); FFT convolution; placed at the
+source's start, so a unit impulse gives the dry signal back; the reference is the target's
+reverberant image, or, with `reference: direct`, its image through the direct part of
+its response only. One common factor then keeps every
 signal of the example under PEAK (so PCM_16 files never clip and mix/ref keep
 their ratio).
 
@@ -27,6 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from tsepn.audio import AudioError, read_audio
+from tsepn.data.brir import BrirError
 from tsepn.data.pools import NoisePool, SpeechPool, TrimmedUtt, merge_sample_spans
 from tsepn.data.scenario import RECORDINGS, SpecError
 
@@ -213,11 +219,6 @@ def _to_channels(x: np.ndarray, channels: int) -> np.ndarray:
     return np.concatenate([x] * -(-channels // x.shape[0]), axis=0)[:channels]
 
 
-@functools.lru_cache(maxsize=64)
-def _read_brir(spec: str, sample_rate: int) -> np.ndarray:
-    return read_audio(spec, sample_rate=sample_rate, strict=True)[0]
-
-
 # --------------------------------------------------------------------------- rendering
 
 
@@ -236,6 +237,7 @@ class Renderer:
         self._speech: Dict[tuple, SpeechPool] = {}
         self._noise: Dict[tuple, NoisePool] = {}
         self._held: Dict[tuple, Optional[Dict[str, np.ndarray]]] = {}  # pool key -> decoded audio, or None
+        self._responses = None  # tsepn.data.brir.ResponseCache, made when a spec first needs a BRIR
         for pool in speech_pools:
             self._add_speech((str(pool.data_dir), pool.sample_rate, *pool.trim), pool)
         for pool in noise_pools:
@@ -295,7 +297,7 @@ class Renderer:
         """Render one spec; an error names the example."""
         try:
             return self._render(spec)
-        except (SpecError, AudioError) as err:
+        except (SpecError, AudioError, BrirError) as err:
             raise type(err)(f"example {spec.get('id')!r}: {err}") from None
 
     def _render(self, spec: Dict[str, Any]) -> Rendered:
@@ -307,9 +309,16 @@ class Renderer:
             images[rec], segments[rec] = self._place_sources(spec, speech, held, rec)
         target = spec["sources"][0]["name"]
         ref = images["mix"][target]
+        direct = self._direct_reference(spec)
+        if direct is not None:  # binaural, reference "direct": the target through its direct sound only
+            ref = direct
         noise_power = _power(ref) / 10.0 ** (spec["snr_db"] / 10.0)
         signals = {rec: self._add_noise(spec, rec, images[rec], noise_power) for rec in RECORDINGS}
-        signals["ref"], signals["pos_clean"] = ref, images["pos"][target]
+        pos_clean = images["pos"][target]
+        if direct is not None:
+            direct_pos = self._direct_reference(spec, "pos")
+            pos_clean = pos_clean if direct_pos is None else direct_pos
+        signals["ref"], signals["pos_clean"] = ref, pos_clean
         scale = _peak_scale(signals.values())
         if scale != 1.0:
             for name in signals:
@@ -334,21 +343,42 @@ class Renderer:
             segments += [(source["name"], round((start + s) / sr, 3), round((start + e) / sr, 3)) for s, e in spans]
         return images, segments
 
-    @staticmethod
-    def _image(signal: np.ndarray, placement, total: int, channels: int, sr: int) -> np.ndarray:
+    def _image(self, signal: np.ndarray, placement, total: int, channels: int, sr: int,
+               direct_ms: Optional[float] = None) -> np.ndarray:
         image = np.zeros((channels, total), dtype=np.float32)
         start = placement["start"]
         if placement["brir"] is None:
             image[:, start : start + signal.shape[0]] = signal
             return image
-        from scipy.signal import fftconvolve
+        from tsepn.data.brir import ResponseCache, fft_convolve
 
-        brir = _read_brir(placement["brir"], sr)
+        if self._responses is None:
+            self._responses = ResponseCache()
+        if direct_ms is None:
+            brir = self._responses.get(placement["brir"], sr)
+        else:
+            brir = self._responses.direct(placement["brir"], sr, direct_ms)
         if brir.shape[0] != channels:
             raise SpecError(f"BRIR {placement['brir']} has {brir.shape[0]} channel(s), the spec needs {channels}")
-        wet = fftconvolve(signal[None, :], brir, axes=-1)[:, : total - start].astype(np.float32)
-        image[:, start : start + wet.shape[1]] = wet
+        wet = fft_convolve(signal, brir, total - start)
+        image[:, start:] = wet
         return image
+
+    def _direct_reference(self, spec, rec: str = "mix") -> Optional[np.ndarray]:
+        """The target's image in `rec` through the direct part of its response ("direct" reference), else None."""
+        binaural = spec.get("binaural")
+        if not binaural or binaural["reference"] != "direct":
+            return None
+        target = spec["sources"][0]
+        placement = target[rec]
+        if placement["brir"] is None:  # a dry enrollment (reverb_enrollments false) stays dry
+            return None
+        sr, total = spec["sample_rate"], spec["lengths"][rec]
+        speech_key = self._speech_key(spec)
+        signal, _ = read_stream(self._speech[speech_key], placement, self._held[("speech",) + speech_key])
+        signal *= np.float32(10.0 ** (spec["target_level_db"] / 20.0) / max(np.sqrt(_power(signal)), 1e-8))
+        _fade_edges(signal, placement, total, sr)
+        return self._image(signal, placement, total, spec["channels"], sr, binaural["direct_path_ms"])
 
     def _add_noise(self, spec, rec: str, images: Dict[str, np.ndarray], noise_power: float) -> np.ndarray:
         total, channels = spec["lengths"][rec], spec["channels"]

@@ -35,7 +35,11 @@ sources          list, target first, of
         offset   first stream sample used
         start    where it is placed in the recording
         length   how many samples are placed
-        brir     audio spec of a binaural room impulse response to convolve with, or null
+        brir     the binaural room impulse response to convolve with, or null: an audio spec,
+                 or `<scene>.npy:<m>` (a response of a prepared BRIR list, tsepn.data.brir)
+binaural         (binaural sets only) {"set": cipic|rrbrir|ash|catt, "scene": scene id,
+                 "reference": "reverberant" | "direct", "direct_path_ms": ms}: the one BRIR
+                 scene of the example and what `ref` / `pos_clean` are (see below)
 
 Interferer types in the enrollments (PAPER.md):
     partial   talks during one stretch covering `partial_coverage` of the positive
@@ -51,6 +55,21 @@ people (enrollment interferers are drawn among the mixture interferers first onl
 `enroll_interferers_from_mixture`), and all come from `speech_dir`: a set never mixes
 in another set's speakers. Every placed stretch is rendered at target_level_db +
 gain_db (RMS over the stretch). Ids of epochs > 0 end in "-e<epoch>-<index>".
+
+Binaural scenes (a set with `brir:`, the prepared BRIR split to draw from; channels 2):
+one scene per example, its set drawn with `brir_weights` (the paper: CIPIC 35, RRBRIR 5,
+ASH 45, CATT 15; sets absent from the split are left out and the rest renormalised), then a
+scene of that set uniformly. Every placement gets a response of that scene: in each
+recording the sources take different directions; the target of the positive enrollment
+takes the scene's facing (0 degree) response (tsepn.data.brir: scene2face), the other
+sources of the positive enrollment other directions. `reverb_enrollments: false` leaves the
+enrollments dry (both ears alike). `binaural_reference` says what `ref` (and `pos_clean`)
+are: "reverberant" (default, as the authors' simulation: the target convolved with its full
+response, i.e. the target's image exactly as it is in the mixture) or "direct" (the target
+convolved with the direct part of its response only: up to `direct_path_ms` after the
+later ear's peak; ITD and ILD kept, reverberation removed: a dereverberation target).
+The BRIR draws use their own random stream, so a binaural spec places the same utterances,
+gains and noise as the monaural spec of the same seed and index.
 """
 from __future__ import annotations
 
@@ -70,6 +89,8 @@ from tsepn.fileio import read_table
 log = logging.getLogger(__name__)
 
 INTERFERER_TYPES = ("partial", "negative", "hybrid", "neglect")
+BINAURAL_REFERENCES = ("reverberant", "direct")
+BRIR_SET_NAMES = ("cipic", "rrbrir", "ash", "catt")  # tsepn.data.brir.SET_NAMES
 RECORDINGS = ("mix", "pos", "neg")
 
 
@@ -104,6 +125,12 @@ class ScenarioConf:
     trim_edge_seconds: float = 0.1  # silence kept before the first and after the last speech span
     min_speaker_speech_seconds: float = 1.0
     brir_scp: Optional[str] = None  # `<id> <audio spec>` of BRIRs, one drawn per placement
+    # binaural scenes (sets with `brir:`), see the module docstring
+    brir_weights: Dict[str, float] = field(default_factory=lambda: {"cipic": 35.0, "rrbrir": 5.0, "ash": 45.0,
+                                                                     "catt": 15.0})
+    reverb_enrollments: bool = True  # False: enrollments are not convolved (dry, both ears alike)
+    binaural_reference: str = "reverberant"  # reverberant | direct: what ref and pos_clean are
+    direct_path_ms: float = 2.5  # "direct": response kept up to this long after its peak
 
 
 @dataclass
@@ -117,6 +144,7 @@ class SetConf:
     num_examples: int = 0  # 0 = one example per usable target speaker (dynamic mixing epochs)
     wrong_enroll: bool = False  # also make <name>_wrong_enroll
     scenario: Dict[str, Any] = field(default_factory=dict)  # overrides of the shared ScenarioConf
+    brir: Optional[str] = None  # binaural: prepared BRIR split under --data-dir (e.g. brir_test), else null
 
 
 @dataclass
@@ -180,6 +208,16 @@ def check_scenario(c: ScenarioConf, where: str) -> None:
             f"{where}.interferer_types lists {len(c.interferer_types)} type(s), so enroll_speakers must be "
             f"[{len(c.interferer_types) + 1}], got {c.enroll_speakers}"
         )
+    if c.binaural_reference not in BINAURAL_REFERENCES:
+        raise ConfigError(f"{where}.binaural_reference must be one of {list(BINAURAL_REFERENCES)}, "
+                          f"got {c.binaural_reference!r}")
+    bad = sorted(set(c.brir_weights) - set(BRIR_SET_NAMES))
+    if bad:
+        raise ConfigError(f"{where}.brir_weights: unknown BRIR set(s) {bad}; known: {list(BRIR_SET_NAMES)}")
+    if any(w < 0 for w in c.brir_weights.values()) or (c.brir_weights and sum(c.brir_weights.values()) <= 0):
+        raise ConfigError(f"{where}.brir_weights must be >= 0 with a positive sum, got {c.brir_weights}")
+    if c.direct_path_ms <= 0:
+        raise ConfigError(f"{where}.direct_path_ms must be positive")
     weights = list(c.type_weights.values())
     if not c.interferer_types and (any(w < 0 for w in weights) or sum(weights) <= 0):
         raise ConfigError(f"{where}.type_weights must be >= 0 with a positive sum, got {c.type_weights}")
@@ -195,13 +233,16 @@ class ScenarioSampler:
     """Draws spec i of a set from its speech and noise pools; same (seed, epoch, i) = same spec."""
 
     def __init__(self, conf: ScenarioConf, speech: SpeechPool, noise: NoisePool, seed: int, id_prefix: str,
-                 brirs: Optional[Dict[str, str]] = None):
+                 brirs: Optional[Dict[str, str]] = None, brir_scenes=None):
         self.conf = conf
         self.speech = speech
         self.noise = noise
         self.seed = seed
         self.id_prefix = id_prefix
         self.brirs = sorted((brirs or {}).values())
+        self.brir_scenes = brir_scenes  # tsepn.data.brir.BrirScenes: binaural scenes, or None
+        if brir_scenes is not None:
+            self._check_brir_scenes()
         sr = conf.sample_rate
         self.lengths = {"mix": round(conf.mix_seconds * sr), "pos": round(conf.pos_seconds * sr),
                         "neg": round(conf.neg_seconds * sr)}
@@ -209,12 +250,29 @@ class ScenarioSampler:
         self._check_enough_speakers()
 
     @classmethod
-    def from_dirs(cls, conf: ScenarioConf, speech_dir, noise_dir, seed: int, id_prefix: str) -> "ScenarioSampler":
+    def from_dirs(cls, conf: ScenarioConf, speech_dir, noise_dir, seed: int, id_prefix: str,
+                  brir_dir=None) -> "ScenarioSampler":
         sr = conf.sample_rate
         speech = SpeechPool(speech_dir, sr, conf.trim_max_pause_seconds, conf.trim_edge_seconds)
         noise = NoisePool(noise_dir, sr)
         brirs = read_table(conf.brir_scp) if conf.brir_scp else None
-        return cls(conf, speech, noise, seed, id_prefix, brirs)
+        scenes = None
+        if brir_dir is not None:
+            from tsepn.data.brir import BrirScenes
+
+            scenes = BrirScenes.load(brir_dir)
+        return cls(conf, speech, noise, seed, id_prefix, brirs, scenes)
+
+    def _check_brir_scenes(self) -> None:
+        where = self.brir_scenes.data_dir
+        if self.conf.channels != 2:
+            raise ConfigError(f"{where}: binaural scenes need scenario.channels 2, got {self.conf.channels}")
+        if self.brirs:
+            raise ConfigError(f"{where}: give either brir_scp or a prepared BRIR split (set key `brir`), not both")
+        usable = [s for s, w in self.conf.brir_weights.items() if w > 0 and s in self.brir_scenes.by_set]
+        if not usable:
+            raise ConfigError(f"{where}: none of the BRIR sets with a positive weight ({self.conf.brir_weights}) "
+                              f"has a scene here (sets: {sorted(self.brir_scenes.by_set)})")
 
     def _eligible_speakers(self) -> Tuple[List[str], List[str]]:
         min_speech = self.conf.min_speaker_speech_seconds * self.conf.sample_rate
@@ -265,7 +323,7 @@ class ScenarioSampler:
         for k, (speaker, kind) in enumerate(zip(enroll_int, types), start=1):
             sources.append(self._enrollment_interferer(rng, f"enr{k}", speaker, kind))
         suffix = f"-e{epoch}" if epoch else ""
-        return {
+        spec = {
             "id": f"{self.id_prefix}{suffix}-{index:06d}",
             "condition": f"m{n_mix}e{n_enroll}",
             "sample_rate": c.sample_rate,
@@ -280,6 +338,39 @@ class ScenarioSampler:
             "noise": self._noise(rng),
             "sources": sources,
         }
+        if self.brir_scenes is not None:
+            spec["binaural"] = self._spatialise(np.random.default_rng([self.seed, epoch, index, 0xB1]), sources)
+        return spec
+
+    # -- binaural scene
+
+    def _spatialise(self, rng, sources: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """Draw the example's BRIR scene and give every placement a response of it (module docstring)."""
+        c, scenes = self.conf, self.brir_scenes
+        names = [s for s in BRIR_SET_NAMES if c.brir_weights.get(s, 0) > 0 and s in scenes.by_set]
+        weights = np.array([c.brir_weights[s] for s in names], dtype=float)
+        set_name = str(rng.choice(names, p=weights / weights.sum()))
+        scene = str(rng.choice(scenes.by_set[set_name]))
+        entries = scenes.responses[scene]
+        face = scenes.entry(scene, scenes.face[scene])
+        for rec in RECORDINGS:
+            if rec != "mix" and not c.reverb_enrollments:
+                continue
+            taken = set()
+            for k, source in enumerate(sources):
+                placement = source[rec]
+                if placement is None:
+                    continue
+                if rec == "pos" and k == 0:
+                    entry = face
+                else:
+                    # another direction than the sources already placed (any, if the scene has too few)
+                    pool = [e for e in entries if (e.azimuth, e.elevation) not in taken] or entries
+                    entry = pool[int(rng.integers(len(pool)))]
+                taken.add((entry.azimuth, entry.elevation))
+                placement["brir"] = entry.spec
+        return {"set": set_name, "scene": scene, "reference": c.binaural_reference,
+                "direct_path_ms": c.direct_path_ms}
 
     # -- speakers and types
 
@@ -381,13 +472,24 @@ _SPEC_KEYS = {"id", "condition", "sample_rate", "channels", "speech_dir", "noise
               "target_speaker", "target_level_db", "snr_db", "noise", "sources"}
 _SOURCE_KEYS = {"name", "role", "type", "speaker", "gain_db", "mix", "pos", "neg"}
 _PLACEMENT_KEYS = {"utts", "offset", "start", "length", "brir"}
+_OPTIONAL_SPEC_KEYS = {"binaural"}
+_BINAURAL_KEYS = {"set", "scene", "reference", "direct_path_ms"}
 
 
 def check_spec(spec: Any) -> None:
     """Raise SpecError if `spec` does not have the documented shape (see the module docstring)."""
     if not isinstance(spec, dict):
         raise SpecError(f"a spec must be a JSON object, got {type(spec).__name__}")
-    _check_keys(spec, _SPEC_KEYS, "spec")
+    _check_keys({k: v for k, v in spec.items() if k not in _OPTIONAL_SPEC_KEYS}, _SPEC_KEYS, "spec")
+    if "binaural" in spec:
+        binaural = spec["binaural"]
+        if not isinstance(binaural, dict):
+            raise SpecError("binaural must be an object")
+        _check_keys(binaural, _BINAURAL_KEYS, "binaural")
+        if binaural["reference"] not in BINAURAL_REFERENCES:
+            raise SpecError(f"binaural.reference must be one of {list(BINAURAL_REFERENCES)}, got {binaural['reference']!r}")
+        if spec["channels"] != 2:
+            raise SpecError(f"a binaural spec has 2 channels, not {spec['channels']}")
     for name in RECORDINGS:
         if not isinstance(spec["lengths"].get(name), int) or spec["lengths"][name] <= 0:
             raise SpecError(f"lengths.{name} must be a positive integer")
@@ -462,8 +564,9 @@ def set_sampler(conf: SimulateConf, set_conf: SetConf, data_dir, source: str = "
     """The sampler of one configured set, drawing from `data_dir/<speech>` and `data_dir/<noise>` only."""
     data_dir = Path(data_dir)
     scenario = scenario_for(conf, set_conf, source)
+    brir_dir = data_dir / set_conf.brir if set_conf.brir else None
     return ScenarioSampler.from_dirs(scenario, data_dir / set_conf.speech, data_dir / set_conf.noise,
-                                     set_conf.seed, set_conf.name)
+                                     set_conf.seed, set_conf.name, brir_dir)
 
 
 def sample_set(sampler: ScenarioSampler, num_examples: int) -> List[Dict[str, Any]]:
