@@ -312,7 +312,8 @@ class Renderer:
         direct = self._direct_reference(spec)
         if direct is not None:  # binaural, reference "direct": the target through its direct sound only
             ref = direct
-        noise_power = _power(ref) / 10.0 ** (spec["snr_db"] / 10.0)
+        # SNR of the target image in the mixture to the noise (whichever reference is asked for)
+        noise_power = _power(images["mix"][target]) / 10.0 ** (spec["snr_db"] / 10.0)
         signals = {rec: self._add_noise(spec, rec, images[rec], noise_power) for rec in RECORDINGS}
         pos_clean = images["pos"][target]
         if direct is not None:
