@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tsepn.data.brir import prepare_brirs
 from tsepn.data.mini_brir import MiniBrirConfig, make_mini_brirs
-
-SR = 16000
-
-
-def gcc_itd_samples(audio: np.ndarray, max_lag: int = 16) -> int:
-    """Lag (samples) of the GCC-PHAT peak between the ears; > 0: the left ear lags."""
-    left, right = audio[0].astype(np.float64), audio[1].astype(np.float64)
-    n = 1 << int(np.ceil(np.log2(2 * len(left))))
-    cross = np.fft.rfft(left, n) * np.conj(np.fft.rfft(right, n))
-    corr = np.fft.irfft(cross / np.maximum(np.abs(cross), 1e-12), n)
-    window = np.concatenate([corr[-max_lag:], corr[: max_lag + 1]])
-    return int(np.argmax(window)) - max_lag
 
 
 @pytest.fixture(scope="session")

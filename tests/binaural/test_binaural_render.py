@@ -7,7 +7,7 @@ import filecmp
 import numpy as np
 import pytest
 
-from conftest import SR, gcc_itd_samples
+from brir_helpers import SR, gcc_itd_samples
 from tsepn.audio import write_audio
 from tsepn.config import ConfigError
 from tsepn.data.brir import BrirScenes, ResponseCache, direct_path, fft_convolve

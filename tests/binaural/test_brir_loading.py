@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import SR, gcc_itd_samples
+from brir_helpers import SR, gcc_itd_samples
 from tsepn.data.brir import (ASH_SPLIT, CATT_SPLIT, BrirError, BrirScenes, ash_split, catt_split, prepare_brirs,
                              read_sofa_scene, read_wav_scene, scan_set, tail_split, wrap_azimuth)
 from tsepn.data.mini_brir import HEAD_RADIUS, SPEED_OF_SOUND, MiniBrirConfig, synth_response
