@@ -1,7 +1,6 @@
 """Binaural scenes: sampling (one scene, set weights, the 0-degree rule, distinct directions),
 FFT convolution (length, alignment), the reference choice, and deterministic rendering."""
 import copy
-import dataclasses
 import filecmp
 
 import numpy as np
