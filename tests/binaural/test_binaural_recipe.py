@@ -77,12 +77,12 @@ def test_binaural_recipe_stages_0_to_8(tmp_path):
     test_scenes = set((recipe / "data" / "brir_test" / "scene2set").read_text().split()[::2])
     assert {s["binaural"]["scene"] for s in specs} <= test_scenes
     mix = (recipe / "data" / TEST_SET / "mix.scp").read_text().split()[1]
-    assert sf.info(mix).channels == 2
+    assert sf.info(recipe / mix).channels == 2  # scp paths are relative to the recipe folder
     # stages 4-8: a 2-channel model, decoded to 2-channel audio and scored per channel with ITD/ILD errors
     exp = recipe / "exp" / "tiny" / "stage2"
     for set_name in (TEST_SET, f"{TEST_SET}_wrong_enroll"):
         est = (exp / f"decode_{set_name}" / "est.scp").read_text().split()
-        assert len(est) == 6 and sf.info(est[1]).channels == 2
+        assert len(est) == 6 and sf.info(recipe / est[1]).channels == 2
         with open(exp / f"score_{set_name}" / "per_utt.csv") as handle:
             rows = list(csv.DictReader(handle))
         assert len(rows) == 3 and "itd_err_us" in rows[0] and "ild_err_db" in rows[0]
