@@ -4,12 +4,19 @@
 
 Nested dataclasses become nested mappings. Overrides are `dotted.key=value`
 with the value parsed as YAML. Errors name the file and the dotted key.
+
+Placeholders: `${name}` inside any string value (overrides included) is replaced
+by `variables[name]` (`tsepn.bin.train --var name=value`); a recipe passes its
+folders this way (`${data}`, `${exp}`, `${simulate_config}`) so that no config
+names a data or experiment folder. A placeholder left without a value is an
+error naming the key. There is no escape: a literal `${` cannot appear in a value.
 Free-form mappings (model args, say) are plain `dict` fields: checked by
 whatever consumes them.
 """
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Type, TypeVar
@@ -54,6 +61,45 @@ def apply_overrides(data: Dict[str, Any], overrides: Iterable[str]) -> Dict[str,
                 raise ConfigError(f"override {item!r}: {part!r} is not a mapping")
         node[parts[-1]] = yaml.safe_load(raw)
     return data
+
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_variables(items: Iterable[str]) -> Dict[str, str]:
+    """`name=value` strings (from `--var`) -> {name: value}; a later name wins."""
+    variables = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not _VARIABLE_NAME.fullmatch(name):
+            raise ConfigError(f"variable {item!r}: expected name=value with a name of letters, digits and _")
+        variables[name] = value
+    return variables
+
+
+def substitute(data: Any, variables: Dict[str, str], source: str = "<config>", prefix: str = "") -> Any:
+    """Replace `${name}` in every string of `data` (nested dicts/lists); a new object.
+
+    A placeholder with no value in `variables` is a ConfigError naming the key."""
+    if isinstance(data, dict):
+        return {k: substitute(v, variables, source, f"{prefix}.{k}" if prefix else str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [substitute(v, variables, source, f"{prefix}[{i}]") for i, v in enumerate(data)]
+    if not isinstance(data, str):
+        return data
+
+    def value(match: "re.Match[str]") -> str:
+        name = match.group(1)
+        if name not in variables:
+            given = ", ".join(sorted(variables)) or "none"
+            raise ConfigError(
+                f"{source}: {prefix or 'top level'}: placeholder ${{{name}}} has no value "
+                f"(give it with --var {name}=VALUE; variables given: {given})"
+            )
+        return variables[name]
+
+    return _PLACEHOLDER.sub(value, data)
 
 
 def from_dict(schema: Type[C], data: Dict[str, Any], source: str = "<config>", prefix: str = "") -> C:
@@ -132,11 +178,19 @@ def _convert(hint, value, source: str, key: str):
     return value
 
 
-def load_config(schema: Type[C], path=None, overrides: Optional[Iterable[str]] = None) -> C:
-    """Load YAML `path` (optional) into `schema`, applying dotted overrides."""
+def load_config(
+    schema: Type[C],
+    path=None,
+    overrides: Optional[Iterable[str]] = None,
+    variables: Optional[Dict[str, str]] = None,
+) -> C:
+    """Load YAML `path` (optional) into `schema`, applying dotted overrides, then
+    replacing `${name}` placeholders by `variables` (see the module docstring)."""
     data = load_yaml(path) if path is not None else {}
     apply_overrides(data, overrides or [])
-    return from_dict(schema, data, source=str(path) if path is not None else "<overrides>")
+    source = str(path) if path is not None else "<overrides>"
+    data = substitute(data, variables or {}, source)
+    return from_dict(schema, data, source=source)
 
 
 def to_dict(cfg) -> Dict[str, Any]:

@@ -22,11 +22,12 @@ noise: {tr: 1, cv: 1, tt: 1, seconds: 2.0}
 def recipe(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("recipe") / "mono"
     work.mkdir()
-    for name in ("run.sh", "path.sh", "cmd.sh"):
-        shutil.copy2(RECIPE / name, work / name)
+    shutil.copy2(RECIPE / "run.sh", work / "run.sh")
     shutil.copytree(RECIPE / "local", work / "local")
     (work / "conf").mkdir()
     (work / "conf" / "mini.yaml").write_text(TINY_YAML)
+    for name in ("tse.sh", "path.sh", "cmd.sh"):  # the links every recipe has
+        os.symlink(REPO / "egs" / "TEMPLATE" / name, work / name)
     os.symlink(REPO / "utils", work / "utils")
     return work
 
@@ -60,7 +61,7 @@ def test_bad_options_and_missing_inputs(recipe):
     res = run(recipe, "--corpus librispeech --librispeech-dir /nonexistent")
     assert res.returncode == 1 and "needs --librispeech-dir and --wham-dir" in res.stderr
     res = run(recipe, "--stage 4 --stop-stage 4")  # this copy of the recipe has no training configs
-    assert res.returncode == 1 and "conf/train_teacher.yaml: config file not found" in res.stderr
+    assert res.returncode == 1 and "--system proposed: no training configs conf/systems/proposed/" in res.stderr
     res = run(recipe, "--stage 4 --stop-stage 4 --teacher-checkpoint /nonexistent/teacher.pt")
     assert res.returncode == 1 and "/nonexistent/teacher.pt: no such file" in res.stderr
     res = run(recipe, "--help")

@@ -38,14 +38,17 @@ def tiny_simulate_config() -> dict:
 
 
 def make_recipe_copy(work: Path) -> Path:
+    """The recipe's own files (run.sh, local/, conf/ with a tiny corpus and test sets) and the
+    links every recipe has (tse.sh, path.sh, cmd.sh -> egs/TEMPLATE, utils)."""
     recipe = work / "mono"
     recipe.mkdir()
-    for name in ("run.sh", "path.sh", "cmd.sh"):
-        shutil.copy2(RECIPE / name, recipe / name)
+    shutil.copy2(RECIPE / "run.sh", recipe / "run.sh")
     shutil.copytree(RECIPE / "local", recipe / "local")
     shutil.copytree(RECIPE / "conf", recipe / "conf", symlinks=True)
     (recipe / "conf" / "mini.yaml").write_text(yaml.safe_dump(TINY_CORPUS))
     (recipe / "conf" / "simulate.yaml").write_text(yaml.safe_dump(tiny_simulate_config()))
+    for name in ("tse.sh", "path.sh", "cmd.sh"):
+        os.symlink(REPO / "egs" / "TEMPLATE" / name, recipe / name)
     os.symlink(REPO / "utils", recipe / "utils")
     return recipe
 
@@ -61,10 +64,11 @@ def test_recipe_stages_0_to_8(tmp_path):
     assert res.returncode == 0, res.stderr[-4000:]
     assert "Done (stages 0..100)" in res.stderr
 
-    exp = recipe / "exp" / "stage2_mini"
-    for stage_dir in ("teacher_mini", "stage1_mini", "stage2_mini"):
-        assert (recipe / "exp" / stage_dir / "model.pt").is_file(), stage_dir
-        assert "2 process(es)" in (recipe / "exp" / stage_dir / "train.log").read_text(), stage_dir
+    # the default system, proposed: its steps conf/systems/proposed/{4_teacher,5_stage1,6_stage2}.yaml
+    for step in ("teacher", "stage1", "stage2"):
+        assert (recipe / "exp" / "proposed" / step / "model.pt").is_file(), step
+        assert "2 process(es)" in (recipe / "exp" / "proposed" / step / "train.log").read_text(), step
+    exp = recipe / "exp" / "proposed" / "stage2"  # the last step's model is decoded and scored
     for set_name in TEST_SETS + tuple(f"{s}_wrong_enroll" for s in TEST_SETS):
         est = (exp / f"decode_{set_name}" / "est.scp").read_text().split("\n")
         assert len([line for line in est if line]) == 4, set_name

@@ -11,18 +11,24 @@ from tsepn.train.schema import load_train_config
 from tsepn.train.stages import freeze_for_stage
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(ROOT.glob("egs/*/*/conf/tuning/train_*.yaml")) + sorted(ROOT.glob("egs/*/*/conf/train_*.yaml"))
+CONFIGS = sorted(ROOT.glob("egs/*/*/conf/systems/*/[0-9]_*.yaml"))
+# what the recipe's stage script passes (--var): the system's configs name no folder themselves
+VARIABLES = {"data": "data", "exp": "exp/system", "simulate_config": "conf/simulate.yaml"}
+
+
+def load(path):
+    return load_train_config(path, variables=VARIABLES)
 
 
 def test_there_are_recipe_configs():
-    names = {p.name for p in CONFIGS}
-    assert {"train_teacher_mini.yaml", "train_stage1_mini.yaml", "train_stage2_mini.yaml",
-            "train_teacher.yaml", "train_stage1.yaml", "train_stage2.yaml"} <= names
+    names = {str(p.relative_to(ROOT / "egs/librispeech_wham/mono/conf/systems")) for p in CONFIGS
+             if "mono" in p.parts}
+    assert {"proposed/4_teacher.yaml", "proposed/5_stage1.yaml", "proposed/6_stage2.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_config_builds(path):
-    cfg = load_train_config(path)
+    cfg = load(path)
     assert cfg.data.train.type in DATASETS and cfg.data.valid.type in DATASETS
     model = build_model(cfg.model.name, **cfg.model.args)
     trained = freeze_for_stage(model, cfg.stage, cfg.optim.lr)
@@ -34,14 +40,14 @@ def test_config_builds(path):
 
 
 def _teacher_config(stage1_path: Path):
-    cfg = load_train_config(stage1_path)
-    exp_name = Path(cfg.init.teacher).parent.name  # exp/<teacher_tag>/model.pt
-    candidate = stage1_path.parent / f"train_{exp_name}.yaml"
-    return cfg, (load_train_config(candidate) if candidate.is_file() else None)
+    cfg = load(stage1_path)
+    step = Path(cfg.init.teacher).parent.name  # ${exp}/<step>/model.pt
+    candidate = stage1_path.parent / f"4_{step}.yaml"
+    return cfg, (load(candidate) if candidate.is_file() else None)
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if "tuning" in p.parts and "stage1" in p.name],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.name == "5_stage1.yaml"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_teacher_embedding_fits_the_student(path):
     student_cfg, teacher_cfg = _teacher_config(path)
     assert teacher_cfg is not None, f"{path}: no teacher config for init.teacher={student_cfg.init.teacher}"
@@ -51,10 +57,10 @@ def test_teacher_embedding_fits_the_student(path):
     x = torch.randn(1, getattr(student, "in_channels", 1), 8000)
     with torch.no_grad():
         assert teacher.embed_clean(x).shape == student.embed(x, x).shape
-    stage2 = load_train_config(path.parent / path.name.replace("stage1", "stage2"))
+    stage2 = load(path.parent / "6_stage2.yaml")
     # warm starts from the teacher's file copy parameters of the same names and shapes
     teacher_params = dict(teacher.named_parameters())
-    for cfg in (student_cfg, load_train_config(path.parent / path.name.replace("stage1", "stage2"))):
+    for cfg in (student_cfg, stage2):
         model = build_model(cfg.model.name, **cfg.model.args)
         groups = model.param_groups()
         for warm in cfg.init.warm_start:

@@ -1,7 +1,11 @@
 """Train one step of an experiment: the task its config describes (tsepn.train.schema).
 
     python -m tsepn.bin.train --config conf/systems/proposed/6_stage2.yaml --exp-dir exp/proposed/stage2 \
-        [--resume] [key=value ...]
+        [--resume] [--var data=data --var exp=exp/proposed ...] [key=value ...]
+
+`--var name=value` fills the config's `${name}` placeholders (every string value, the
+key=value overrides included); a placeholder left without a value is an error naming
+the key. The recipes pass `data`, `exp` (the system's folder) and `simulate_config`.
 
 Under torchrun (several GPUs or nodes) the same command line runs in every
 process. Exit status: 0 done, 1 error (message in the log), 130 interrupted
@@ -14,7 +18,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from tsepn.config import ConfigError
+from tsepn.config import ConfigError, parse_variables
 from tsepn.train.monitor import LOG_FORMAT
 from tsepn.train.schema import load_train_config
 
@@ -27,6 +31,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--exp-dir", required=True, help="experiment folder: checkpoints, logs, model.pt")
     parser.add_argument("--resume", action="store_true",
                         help="continue from EXP_DIR/checkpoints/last.pt if it exists (else start)")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                        help="value of the config's ${NAME} placeholders (repeatable)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     return parser.parse_args(argv)
 
@@ -42,7 +48,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tsepn.train.trainer import Trainer, TrainingError
 
     try:
-        cfg = load_train_config(args.config, args.overrides)
+        cfg = load_train_config(args.config, args.overrides, variables=parse_variables(args.var))
         trainer = Trainer(cfg, args.exp_dir, resume=args.resume)
         best = trainer.run()
         log.info("done: best validation loss %.4f at epoch %d; model file %s/model.pt",

@@ -210,7 +210,8 @@ def loss_spec(cfg: TrainConfig) -> List[Dict[str, Any]]:
     return [asdict(entry) for entry in cfg.loss]
 
 
-def load_train_config(path, overrides=None) -> TrainConfig:
-    """Load and check a training config (dotted `key=value` overrides applied first)."""
-    cfg = load_config(TrainConfig, path, list(overrides or []))
+def load_train_config(path, overrides=None, variables=None) -> TrainConfig:
+    """Load and check a training config: `variables` fill its `${name}` placeholders
+    (tsepn.config.substitute), dotted `key=value` overrides are applied first."""
+    cfg = load_config(TrainConfig, path, list(overrides or []), variables)
     return check_config(cfg, str(path) if path is not None else "<overrides>")

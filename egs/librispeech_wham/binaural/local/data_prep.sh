@@ -1,0 +1,1 @@
+../../mono/local/data_prep.sh
