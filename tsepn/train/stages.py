@@ -182,12 +182,21 @@ class Task(torch.nn.Module):
         self.trained_groups = trained
         self.inputs = dict(inputs)  # model input -> batch field
         self.target_fields: Set[str] = set()  # loss targets that are batch fields (set by check_batch)
+        self.keep_outputs = False  # keep the last forward's outputs for take_outputs() (adversarial training)
+        self._outputs: Optional[Dict[str, torch.Tensor]] = None
 
     def train(self, mode: bool = True):
         super().train(mode)
         if mode:
             set_frozen_eval(self.model)
         return self
+
+    def take_outputs(self) -> Dict[str, torch.Tensor]:
+        """The outputs of the last forward (with keep_outputs set), handed over once."""
+        outputs, self._outputs = self._outputs, None
+        if outputs is None:
+            raise RuntimeError("take_outputs: no outputs kept (set keep_outputs before the forward)")
+        return outputs
 
     def model_inputs(self, batch: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
         return {name: batch[batch_field] for name, batch_field in self.inputs.items()}
@@ -265,6 +274,8 @@ class ExtractTask(Task):
     def forward(self, batch: Dict[str, Any]):
         inputs = self.model_inputs(batch)
         outputs = run_task_outputs(self.model, inputs, self.chunk, self.detach)
+        if self.keep_outputs and self.training:
+            self._outputs = outputs
         loss, parts = self.loss.evaluate(outputs, batch)
         stats = dict(parts)
         if not self.training and "ref" in batch and "mix" in inputs:
