@@ -265,9 +265,9 @@ class Trainer:
             return self._skip(reason or "a step skipped on another process")
         figures: Dict[str, float] = {}
         if self.adversary is not None:
-            outputs = self.task.take_outputs()
-            fake, real = outputs[self.adversary.conf.output], batch[self.adversary.conf.real]
-            del outputs
+            outputs, fields = self.task.take_outputs()
+            fake, real = outputs[self.adversary.conf.output], fields[self.adversary.conf.real]
+            del outputs, fields
             with self.precision.autocast():
                 judged = self.adversary.discriminator_step(fake, real)
             if judged is None:
