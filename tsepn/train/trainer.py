@@ -37,12 +37,17 @@ from tsepn.train.data import build_dataset, collate, make_loader
 from tsepn.train.distributed import (DistContext, Precision, all_sum, all_true, barrier, broadcast_object,
                                      init_distributed, wrap_ddp)
 from tsepn.train import model_io
+from tsepn.train.adversarial import Adversary
 from tsepn.train.monitor import Monitor
 from tsepn.train.optim import Scheduler, build_optimizer, learning_rates
 from tsepn.train.schema import TrainConfig
 from tsepn.train.stages import build_task
 
 log = logging.getLogger(__name__)
+
+
+# training checkpoints written before task configs name a stage; its task kind
+LEGACY_STAGES = {"teacher": "extract", "distill": "distill", "extract": "extract"}
 
 
 class TrainingError(RuntimeError):
@@ -77,7 +82,7 @@ def sigterm_as_interrupt():
 
 
 class Trainer:
-    """Runs one stage of one experiment, from scratch or from exp_dir's last checkpoint."""
+    """Runs one training task of one experiment, from scratch or from exp_dir's last checkpoint."""
 
     def __init__(self, cfg: TrainConfig, exp_dir, resume: bool = False, ctx: Optional[DistContext] = None):
         self.cfg = cfg
@@ -106,6 +111,11 @@ class Trainer:
         self.scheduler = Scheduler(self.optimizer, cfg.scheduler)
         self.precision = Precision(cfg.train.precision, self.device)
         self.trained_params = [p for params in self.task.trained_groups.values() for p in params]
+        self.adversary: Optional[Adversary] = None
+        if cfg.adversarial is not None:
+            self.adversary = Adversary(cfg.adversarial, self.device, self.ctx)
+            self.adversary.check(self.task.output_names(move_to(example, self.device)), example)
+            self.task.keep_outputs = True
         # different dropout / augmentation draws per process, the same model init everywhere
         torch.manual_seed(cfg.seed + self.ctx.rank)
 
@@ -115,17 +125,20 @@ class Trainer:
         self.top: List[List[float]] = []
         self.history: List[Dict[str, Any]] = []
         self.bad_steps = 0
+        self.train_fields_checked = False
         if resuming:
             self._resume()
         self.net = wrap_ddp(self.task, self.ctx)
+        if self.adversary is not None:
+            self.adversary.wrap()
         self.monitor = Monitor(self.exp_dir, enabled=self.ctx.is_main, tensorboard=cfg.train.tensorboard,
                                progress=cfg.train.progress)
         if self.ctx.is_main:
             self._save_config(resuming)
         n_trained = sum(p.numel() for p in self.trained_params)
         n_total = sum(p.numel() for p in self.model.parameters())
-        log.info("stage %s, model %s: %d parameters, %d trained (%s); device %s, %d process(es)",
-                 cfg.stage, cfg.model.name, n_total, n_trained, ", ".join(self.task.trained_groups),
+        log.info("task %s, model %s: %d parameters, %d trained (%s); device %s, %d process(es)",
+                 cfg.task.kind, cfg.model.name, n_total, n_trained, ", ".join(self.task.trained_groups),
                  self.device, self.ctx.world_size)
 
     # ------------------------------------------------------------------ set-up helpers
@@ -147,12 +160,22 @@ class Trainer:
                 f"{self.last_path}: was trained with model {state['model']!r} {state['model_args']}, "
                 f"the config asks for {self.cfg.model.name!r} {self.cfg.model.args}; use another --exp-dir"
             )
-        if state.get("stage") != self.cfg.stage:
-            raise TrainingError(f"{self.last_path}: is a {state.get('stage')!r} run, the config asks for stage {self.cfg.stage!r}")
+        was = state.get("task") or {}
+        if not was and state.get("stage") in LEGACY_STAGES:  # written before task configs: the kind only
+            was = {"kind": LEGACY_STAGES[state["stage"]], "train": list(self.cfg.task.train)}
+        if (was.get("kind"), was.get("train")) != (self.cfg.task.kind, list(self.cfg.task.train)):
+            raise TrainingError(f"{self.last_path}: is a {was.get('kind')!r} run training {was.get('train')}, the "
+                                f"config asks for task.kind {self.cfg.task.kind!r} training {self.cfg.task.train}; "
+                                "use another --exp-dir")
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.precision.load_state_dict(state.get("scaler", {}))
+        if self.adversary is not None:
+            if "adversarial" not in state:
+                raise TrainingError(f"{self.last_path}: was trained without the adversarial section the config has; "
+                                    "use another --exp-dir")
+            self.adversary.load_state_dict(state["adversarial"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best, self.top, self.history = dict(state["best"]), list(state["top"]), list(state["history"])
         ckpt.set_rng_state(state["rng"])
@@ -207,10 +230,14 @@ class Trainer:
         loader = make_loader(self.train_set, self.cfg.data, train=True, epoch=epoch, seed=self.cfg.seed,
                              rank=self.ctx.rank, world_size=self.ctx.world_size)
         totals: Dict[str, float] = {}
+        counts: Dict[str, int] = {}  # figures some steps lack (adversarial terms before start_step)
         steps = skipped = examples = 0
         bar = self.monitor.progress(loader, len(loader), f"epoch {epoch}")
         start = time.monotonic()
         for batch in bar:
+            if not self.train_fields_checked:  # the training data's fields, before the first step
+                self.task.check_batch(batch, "data.train", outputs=False)
+                self.train_fields_checked = True
             batch_size = batch["mix"].shape[0]
             stats = self.train_step(move_to(batch, self.device))
             examples += batch_size * self.ctx.world_size
@@ -220,9 +247,10 @@ class Trainer:
             steps += 1
             for key, value in stats.items():
                 totals[key] = totals.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
             rate = examples / max(time.monotonic() - start, 1e-9)
             bar.set_postfix(loss=f"{totals['loss'] / steps:.3f}", ex_per_s=f"{rate:.2f}")
-        return {k: v / steps for k, v in totals.items()} if steps else {}, steps, skipped, examples
+        return {k: v / counts[k] for k, v in totals.items()}, steps, skipped, examples
 
     def train_step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
         """Forward, backward, clip, step; None when the step was skipped."""
@@ -241,6 +269,26 @@ class Trainer:
         if not all_true(ok, self.ctx):
             loss = stats = None
             return self._skip(reason or "a step skipped on another process")
+        figures: Dict[str, float] = {}
+        if self.adversary is not None:
+            outputs, fields = self.task.take_outputs()
+            fake, real = outputs[self.adversary.conf.output], fields[self.adversary.conf.real]
+            del outputs, fields
+            with self.precision.autocast():
+                judged = self.adversary.discriminator_step(fake, real)
+            if judged is None:
+                log.warning("discriminator step skipped: non-finite loss or gradient")
+            else:
+                figures.update(judged)
+            if self.adversary.active(self.step):
+                with self.precision.autocast():
+                    extra, adv_stats = self.adversary.generator_terms(fake, real)
+                loss = loss + extra
+                stats = {**stats, **adv_stats}
+                if not all_true(bool(torch.isfinite(loss.detach())), self.ctx):
+                    loss = stats = fake = None
+                    return self._skip("non-finite adversarial loss")
+            fake = real = None
 
         self.optimizer.zero_grad(set_to_none=True)
         try:
@@ -262,7 +310,7 @@ class Trainer:
         self.precision.step(self.optimizer)
         self.step += 1
         self.bad_steps = 0
-        figures = {"loss": float(loss.detach()), "grad_norm": float(norm)}
+        figures = {"loss": float(loss.detach()), "grad_norm": float(norm), **figures}
         figures.update({k: float(v) for k, v in stats.items()})
         self.monitor.step(self.step, figures["loss"], learning_rates(self.optimizer))
         return figures
@@ -279,7 +327,7 @@ class Trainer:
             raise TrainingError(
                 f"{self.bad_steps} steps in a row skipped (last: {reason}); stopping. "
                 f"{self.last_path} holds the last complete epoch ({self.epoch}). Try a lower learning rate "
-                "(optim.lr.*), gradient clipping (optim.grad_clip), fp32, or a smaller batch."
+                "(optim.lr.<group>), gradient clipping (optim.grad_clip), fp32, or a smaller batch."
             )
         return None
 
@@ -316,7 +364,7 @@ class Trainer:
     def _checkpoint(self) -> Dict[str, Any]:
         return {
             "format": ckpt.FORMAT,
-            "stage": self.cfg.stage,
+            "task": {"kind": self.cfg.task.kind, "train": list(self.cfg.task.train)},
             "model": self.cfg.model.name,
             "model_args": dict(self.cfg.model.args),
             "state_dict": ckpt.cpu_state_dict(self.model),
@@ -329,11 +377,14 @@ class Trainer:
             "best": dict(self.best),
             "top": [list(t) for t in self.top],
             "history": list(self.history),
+            **({"adversarial": self.adversary.state_dict()} if self.adversary is not None else {}),
         }
 
     def _save(self, epoch: int, valid_loss: float) -> None:
         """Checkpoints of a complete epoch; model files of the best ones. Rank 0 writes."""
         bad = ckpt.non_finite_parameters(self.model)
+        if self.adversary is not None:
+            bad += [f"discriminator {n}" for n in ckpt.non_finite_parameters(self.adversary.discriminator)]
         if bad:
             raise TrainingError(
                 f"epoch {epoch}: the weights became non-finite ({', '.join(bad[:3])}...); nothing saved, "
