@@ -1,18 +1,22 @@
 """Training losses, picked by name in YAML through the `LOSSES` registry.
 
-Every loss takes `(estimate, reference)` tensors of the same shape and returns
-one scalar to minimise: the mean over the batch (and channels) of a
-per-signal value. Signals are `[..., T]`; the last axis is time.
+Every loss takes `(estimate, reference)` tensors and returns one scalar to
+minimise: the mean over the batch (and channels) of a per-example value.
+Signals are `[..., T]`; the last axis is time. `cross_entropy` takes logits
+[B, K] and int64 class indices [B].
 
     loss = build_loss([{"name": "snr", "weight": 10.0}])
     total, parts = loss(out, ref)      # parts = {"snr": tensor}, unweighted
+    loss = build_loss([{"name": "si_sdr"}, {"name": "cross_entropy", "weight": 0.5,
+                        "output": "speaker_logits", "target": "spk"}])
+    total, parts = loss.evaluate(outputs, batch)   # each term on its named output and target
 
 The signal-ratio losses are negated ratios in dB (lower is better), the
 convention of the paper's training script (negative torchmetrics SNR).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -128,34 +132,119 @@ def make_speaker_nmse(mean_dims: Sequence[int] = (2,), eps: float = 1e-8) -> Los
     return speaker_nmse
 
 
-class WeightedLoss:
-    """A weighted sum of registered losses; also reports each unweighted term."""
+@LOSSES.register("cross_entropy")
+def make_cross_entropy(ignore_index: int = -1, label_smoothing: float = 0.0) -> LossFn:
+    """Classification: logits [B, K] (or [B, K, ...]) against int64 class indices [B] (or [B, ...]).
 
-    def __init__(self, terms: Sequence[Tuple[str, float, LossFn]]):
+    Examples whose target is `ignore_index` (-1: not a training speaker) do not count; a
+    batch with none left scores 0 (with a gradient of 0).
+    """
+
+    def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if logits.dim() < 2 or target.shape != logits.shape[:1] + logits.shape[2:]:
+            raise ValueError(f"loss cross_entropy: logits [B, K, ...] and targets [B, ...] expected, got shapes "
+                             f"{tuple(logits.shape)} and {tuple(target.shape)}")
+        if target.is_floating_point():
+            raise ValueError(f"loss cross_entropy: targets must be integer class indices, got {target.dtype}")
+        target = target.long()
+        if not bool((target != ignore_index).any()):
+            return logits.float().sum() * 0.0
+        return F.cross_entropy(logits.float(), target, ignore_index=ignore_index, label_smoothing=label_smoothing)
+
+    return cross_entropy
+
+
+@LOSSES.register("l1")
+def make_l1(mask_zero_target: bool = False) -> LossFn:
+    """Mean absolute error. `mask_zero_target`: only where the target is > 0 (pitch in Hz,
+    0 = unvoiced); none such scores 0."""
+
+    def l1(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        _check_shapes(est, ref)
+        error = (est.float() - ref.float()).abs()
+        if not mask_zero_target:
+            return error.mean()
+        mask = ref > 0
+        if not bool(mask.any()):
+            return error.sum() * 0.0
+        return error[mask].mean()
+
+    return l1
+
+
+@LOSSES.register("embedding_consistency")
+def make_embedding_consistency(dim: int = 1, eps: float = 1e-8) -> LossFn:
+    """1 - cosine similarity of two embeddings along `dim` (the feature axis of [B, D, ...]),
+    averaged over everything else: 0 for parallel embeddings, 1 for orthogonal, 2 for opposite."""
+
+    def embedding_consistency(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        _check_shapes(est, ref)
+        return (1.0 - F.cosine_similarity(est.float(), ref.float(), dim=dim, eps=eps)).mean()
+
+    return embedding_consistency
+
+
+class LossTerm(NamedTuple):
+    """One weighted loss on a model output (`output`) against a batch field or another output (`target`)."""
+
+    name: str
+    weight: float
+    fn: LossFn
+    output: str = "wave"
+    target: str = "ref"
+    label: str = ""  # the name its value is reported under (the loss name; made unique)
+
+
+class WeightedLoss:
+    """A weighted sum of registered losses; also reports each unweighted term.
+
+    `loss(estimate, reference)` applies every term to one pair of tensors;
+    `loss.evaluate(outputs, fields)` gives each term its own output and target by name.
+    """
+
+    def __init__(self, terms: Sequence[LossTerm]):
         if not terms:
             raise ValueError("loss: at least one term is needed")
         self.terms = list(terms)
 
-    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    def _sum(self, pairs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         total = None
         parts: Dict[str, torch.Tensor] = {}
-        for name, weight, fn in self.terms:
-            value = fn(estimate, reference)
-            parts[name] = value.detach()
-            total = weight * value if total is None else total + weight * value
+        for term, (estimate, reference) in zip(self.terms, pairs):
+            value = term.fn(estimate, reference)
+            parts[term.label or term.name] = value.detach()
+            total = term.weight * value if total is None else total + term.weight * value
         return total, parts
+
+    def __call__(self, estimate: torch.Tensor, reference: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        return self._sum([(estimate, reference)] * len(self.terms))
+
+    def evaluate(self, outputs: Mapping[str, torch.Tensor],
+                 fields: Mapping[str, Any]) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Each term on outputs[term.output] against fields[term.target] (else outputs[term.target])."""
+        return self._sum([(outputs[t.output], fields[t.target] if t.target in fields else outputs[t.target])
+                          for t in self.terms])
+
+
+LOSS_KEYS = ("name", "weight", "args", "output", "target")
 
 
 def build_loss(spec: Sequence[Mapping[str, Any]], source: str = "loss") -> WeightedLoss:
-    """Build from `[{"name": ..., "weight": ..., "args": {...}}, ...]`; errors name the entry."""
-    terms: List[Tuple[str, float, LossFn]] = []
+    """Build from `[{"name", "weight", "args", "output", "target"}, ...]`; errors name the entry.
+
+    `output` (default "wave") names a model output, `target` (default "ref") a batch field or
+    another model output. Terms are reported under their loss name (`name_<output>` for a
+    second term of the same name).
+    """
+    terms: List[LossTerm] = []
+    labels = set()
     for i, entry in enumerate(spec):
         where = f"{source}[{i}]"
         if not isinstance(entry, Mapping) or "name" not in entry:
             raise ValueError(f"{where}: expected a mapping with a 'name' (one of {', '.join(LOSSES)})")
-        unknown = set(entry) - {"name", "weight", "args"}
+        unknown = set(entry) - set(LOSS_KEYS)
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: name, weight, args")
+            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(LOSS_KEYS)}")
         try:
             fn = LOSSES.build(entry["name"], **dict(entry.get("args") or {}))
         except (KeyError, TypeError) as err:
@@ -163,5 +252,19 @@ def build_loss(spec: Sequence[Mapping[str, Any]], source: str = "loss") -> Weigh
         weight = entry.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)):
             raise ValueError(f"{where}.weight: must be a number, got {weight!r}")
-        terms.append((entry["name"], float(weight), fn))
+        names = {}
+        for key, default in (("output", "wave"), ("target", "ref")):
+            value = entry.get(key)
+            value = default if value is None else value
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{where}.{key}: must be a name, got {value!r}")
+            names[key] = value
+        label = entry["name"]
+        if label in labels:
+            label = f"{label}_{names['output']}"
+        n = 2
+        while label in labels:
+            label, n = f"{entry['name']}_{names['output']}{n}", n + 1
+        labels.add(label)
+        terms.append(LossTerm(entry["name"], float(weight), fn, names["output"], names["target"], label))
     return WeightedLoss(terms)

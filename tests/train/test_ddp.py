@@ -10,8 +10,7 @@ from tsepn.losses import build_loss
 from tsepn.train import model_io
 from tsepn.train.data import collate
 from tsepn.train.distributed import init_distributed, shutdown, wrap_ddp
-from tsepn.train.stages import ExtractTask, freeze_for_stage
-from tsepn.train.schema import LearningRates
+from tsepn.train.stages import ExtractTask, freeze
 
 
 def free_port():
@@ -23,8 +22,9 @@ def free_port():
 def make_task():
     torch.manual_seed(0)
     model = train_helpers.toy_build("toy_teacher")
-    trained = freeze_for_stage(model, "teacher", LearningRates(1.0, 1.0, 1.0))
-    return ExtractTask(model, build_loss([{"name": "snr"}]), trained, chunk=100, detach=False, enroll_key="pos_clean")
+    trained = freeze(model, ["encoder", "head", "main"])
+    return ExtractTask(model, build_loss([{"name": "snr"}]), trained, {"mix": "mix", "pos": "pos_clean"},
+                       chunk=100, detach=False)
 
 
 def full_batch():

@@ -108,9 +108,72 @@ def test_speaker_nmse_scores_only_what_tells_examples_apart():
 def test_shape_mismatch_and_bad_specs_are_clear_errors():
     with pytest.raises(ValueError, match="estimate shape"):
         LOSSES.build("snr")(torch.zeros(1, 1, 10), torch.zeros(1, 1, 11))
-    with pytest.raises(ValueError, match=r"loss\[0\].*unknown loss 'snrr'; known: mse, si_sdr, si_snr, snr, speaker_nmse"):
+    with pytest.raises(ValueError, match=r"loss\[0\].*unknown loss 'snrr'; known: cross_entropy, embedding_consistency, l1, mse, si_sdr, "
+                                         r"si_snr, snr, speaker_nmse"):
         build_loss([{"name": "snrr"}])
     with pytest.raises(ValueError, match=r"loss\[1\]: unknown key\(s\) wieght"):
         build_loss([{"name": "snr"}, {"name": "mse", "wieght": 1}])
     with pytest.raises(ValueError, match=r"loss\[0\]"):
         build_loss([{"name": "mse", "args": {"zero_mean": True}}])
+    with pytest.raises(ValueError, match=r"loss\[0\]\.target: must be a name"):
+        build_loss([{"name": "mse", "target": 3}])
+
+
+def test_cross_entropy_against_closed_form_and_ignored_examples():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0], [5.0, -5.0, 1.0]])
+    target = torch.tensor([0, 2, -1])  # the third example is not a training speaker
+    ce = LOSSES.build("cross_entropy")
+    first = -math.log(math.exp(2) / (math.exp(2) + 2))
+    second = math.log(3)
+    assert ce(logits, target).item() == pytest.approx((first + second) / 2, rel=1e-6)
+    none = torch.full((3,), -1)
+    leaf = logits.clone().requires_grad_(True)
+    value = ce(leaf, none)
+    value.backward()
+    assert value.item() == 0.0 and torch.all(leaf.grad == 0)
+    with pytest.raises(ValueError, match="integer class indices"):
+        ce(logits, target.float())
+    with pytest.raises(ValueError, match=r"logits \[B, K, ...\] and targets"):
+        ce(logits, target[:2])
+
+
+def test_l1_with_and_without_the_unvoiced_mask():
+    pitch = torch.tensor([[0.0, 100.0, 200.0, 0.0]])
+    est = torch.tensor([[50.0, 110.0, 180.0, 30.0]])
+    assert LOSSES.build("l1")(est, pitch).item() == pytest.approx((50 + 10 + 20 + 30) / 4)
+    masked = LOSSES.build("l1", mask_zero_target=True)
+    assert masked(est, pitch).item() == pytest.approx((10 + 20) / 2)  # unvoiced frames do not count
+    assert masked(est, torch.zeros_like(pitch)).item() == 0.0
+    with pytest.raises(ValueError, match="estimate shape"):
+        masked(est[:, :3], pitch)
+
+
+def test_embedding_consistency_is_one_minus_cosine():
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+    b = torch.tensor([[3.0, 0.0], [-1.0, -1.0], [1.0, 0.0]])
+    loss = LOSSES.build("embedding_consistency")
+    assert loss(a, b).item() == pytest.approx((0.0 + 2.0 + 1.0) / 3, abs=1e-6)
+    assert loss(a, 5 * a).item() == pytest.approx(0.0, abs=1e-6)  # scale does not matter
+    seq = torch.randn(2, 4, 7)  # [B, D, T]: cosine over D, mean over B and T
+    assert loss(seq, seq).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_terms_on_named_outputs_and_targets():
+    g = torch.Generator().manual_seed(5)
+    outputs = {"wave": torch.randn(2, 1, 50, generator=g), "speaker_logits": torch.randn(2, 3, generator=g),
+               "emb": torch.randn(2, 4, generator=g)}
+    batch = {"ref": torch.randn(2, 1, 50, generator=g), "spk": torch.tensor([1, 2]), "key": ["a", "b"]}
+    loss = build_loss([{"name": "si_sdr"},
+                       {"name": "cross_entropy", "weight": 0.5, "output": "speaker_logits", "target": "spk"},
+                       {"name": "embedding_consistency", "weight": 2.0, "output": "emb", "target": "emb"},
+                       {"name": "si_sdr", "output": "wave", "target": "wave"}])
+    assert [(t.output, t.target) for t in loss.terms] == [("wave", "ref"), ("speaker_logits", "spk"),
+                                                          ("emb", "emb"), ("wave", "wave")]
+    total, parts = loss.evaluate(outputs, batch)
+    assert list(parts) == ["si_sdr", "cross_entropy", "embedding_consistency", "si_sdr_wave"]
+    assert parts["si_sdr"].item() == pytest.approx(-si_sdr(outputs["wave"], batch["ref"]).mean().item())
+    assert parts["cross_entropy"].item() == pytest.approx(
+        torch.nn.functional.cross_entropy(outputs["speaker_logits"], batch["spk"]).item())
+    assert parts["embedding_consistency"].item() == pytest.approx(0.0, abs=1e-6)  # a target may be an output
+    expected = parts["si_sdr"] + 0.5 * parts["cross_entropy"] + 2.0 * parts["embedding_consistency"] + parts["si_sdr_wave"]
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)

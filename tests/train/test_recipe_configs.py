@@ -1,5 +1,5 @@
 """Every training YAML of the recipes loads, names a registered model that builds with its
-args, trains something in its stage, and (teacher -> stage 1) embeds to the same shape."""
+args, feeds it inputs it takes, trains groups it has, and (teacher -> stage 1) embeds to the same shape."""
 from pathlib import Path
 
 import pytest
@@ -8,7 +8,7 @@ import torch
 from tsepn.models import build_model
 from tsepn.train.data import DATASETS
 from tsepn.train.schema import load_train_config
-from tsepn.train.stages import freeze_for_stage
+from tsepn.train.stages import check_groups, freeze, resolve_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(ROOT.glob("egs/*/*/conf/systems/*/[0-9]_*.yaml"))
@@ -31,17 +31,24 @@ def test_config_builds(path):
     cfg = load(path)
     assert cfg.data.train.type in DATASETS and cfg.data.valid.type in DATASETS
     model = build_model(cfg.model.name, **cfg.model.args)
-    trained = freeze_for_stage(model, cfg.stage, cfg.optim.lr)
-    assert trained
-    if cfg.stage == "extract":
-        assert cfg.init.distilled, "stage 2 needs init.distilled"
-    if cfg.stage == "distill":
-        assert cfg.init.teacher, "stage 1 needs init.teacher"
+    inputs = resolve_inputs(cfg, model)
+    check_groups(cfg, model)
+    trained = freeze(model, cfg.task.train)
+    assert trained and set(trained) == set(cfg.task.train)
+    if path.name == "6_stage2.yaml":
+        assert cfg.task.kind == "extract" and inputs == {"mix": "mix", "pos": "pos", "neg": "neg"}
+        first = cfg.init.warm_start[0]
+        assert first.path == "exp/system/stage1/model.pt" and first.groups == ["encoder", "head"] and first.buffers, \
+            "stage 2 starts from stage 1's encoder + head"
+    if path.name == "5_stage1.yaml":
+        assert cfg.task.kind == "distill" and cfg.task.teacher.path, "stage 1 needs task.teacher.path"
+    if path.name == "4_teacher.yaml":
+        assert inputs["pos"] == "pos_clean", "the teacher hears the clean enrollment"
 
 
 def _teacher_config(stage1_path: Path):
     cfg = load(stage1_path)
-    step = Path(cfg.init.teacher).parent.name  # ${exp}/<step>/model.pt
+    step = Path(cfg.task.teacher.path).parent.name  # ${exp}/<step>/model.pt
     candidate = stage1_path.parent / f"4_{step}.yaml"
     return cfg, (load(candidate) if candidate.is_file() else None)
 
@@ -50,7 +57,7 @@ def _teacher_config(stage1_path: Path):
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_teacher_embedding_fits_the_student(path):
     student_cfg, teacher_cfg = _teacher_config(path)
-    assert teacher_cfg is not None, f"{path}: no teacher config for init.teacher={student_cfg.init.teacher}"
+    assert teacher_cfg is not None, f"{path}: no teacher config for task.teacher.path={student_cfg.task.teacher.path}"
     torch.manual_seed(0)
     student = build_model(student_cfg.model.name, **student_cfg.model.args).eval()
     teacher = build_model(teacher_cfg.model.name, **teacher_cfg.model.args).eval()
@@ -64,7 +71,7 @@ def test_teacher_embedding_fits_the_student(path):
         model = build_model(cfg.model.name, **cfg.model.args)
         groups = model.param_groups()
         for warm in cfg.init.warm_start:
-            if warm.path != student_cfg.init.teacher:
+            if warm.path != student_cfg.task.teacher.path:
                 continue
             ids = {id(p) for g in warm.groups for p in groups[g]}
             for name, p in model.named_parameters():

@@ -1,9 +1,10 @@
-"""The training loop on toy models: files, freezing, exact resume, faults, stage inputs."""
+"""The training loop on toy models: files, freezing, exact resume, faults, task inputs."""
 import logging
 
 import pytest
 import torch
 
+from tsepn.config import ConfigError
 from tsepn.train import checkpoint as ckpt
 from tsepn.train.stages import StageError
 from tsepn.train.trainer import Trainer, TrainingError
@@ -28,7 +29,7 @@ def distilled_file(tmp_path, **args):
 
 def test_extract_run_writes_its_files_and_freezes_encoder_and_head(toys, tmp_path):
     init = distilled_file(tmp_path, dropout=0.5)
-    cfg = make_config("extract", model_args={"dropout": 0.5}, init={"distilled": str(init)},
+    cfg = make_config("extract", model_args={"dropout": 0.5}, distilled=init,
                       train={"epochs": 3, "tensorboard": True})
     trainer = Trainer(cfg, tmp_path / "exp")
     before = weights(trainer.model)
@@ -67,7 +68,7 @@ def run_to_end(toys, exp, cfg, resume=False):
 
 def test_interrupted_and_resumed_run_is_bit_identical(toys, tmp_path):
     init = distilled_file(tmp_path)
-    common = dict(init={"distilled": str(init)}, train={"epochs": 4, "save_every": 1})
+    common = dict(distilled=init, train={"epochs": 4, "save_every": 1})
     straight = run_to_end(toys, tmp_path / "a", make_config("extract", **common))
 
     # Ctrl-C in the middle of epoch 3 (6 examples per epoch): the 16th training item raises
@@ -88,7 +89,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(toys, tmp_path):
 
 
 def test_existing_run_needs_resume_and_finished_run_resumes_to_nothing(toys, tmp_path):
-    cfg = make_config("extract", init={"distilled": str(distilled_file(tmp_path))}, train={"epochs": 1})
+    cfg = make_config("extract", distilled=distilled_file(tmp_path), train={"epochs": 1})
     run_to_end(toys, tmp_path / "exp", cfg)
     with pytest.raises(TrainingError, match="already holds a training run.*--resume"):
         Trainer(cfg, tmp_path / "exp")
@@ -97,7 +98,7 @@ def test_existing_run_needs_resume_and_finished_run_resumes_to_nothing(toys, tmp
 
 
 def test_nan_loss_steps_are_skipped_with_a_warning(toys, tmp_path, caplog):
-    cfg = make_config("extract", init={"distilled": str(distilled_file(tmp_path))},
+    cfg = make_config("extract", distilled=distilled_file(tmp_path),
                       data={"train": {"type": "toy", "args": {"size": 8, "nan_at": list(range(8))}},
                             "examples_per_epoch": 2, "batch_size": 1},
                       train={"epochs": 1, "max_bad_steps": 3})
@@ -112,7 +113,7 @@ def test_nan_loss_steps_are_skipped_with_a_warning(toys, tmp_path, caplog):
 
 
 def test_too_many_bad_steps_in_a_row_stop_the_run(toys, tmp_path):
-    cfg = make_config("extract", init={"distilled": str(distilled_file(tmp_path))},
+    cfg = make_config("extract", distilled=distilled_file(tmp_path),
                       data={"train": {"type": "toy", "args": {"size": 8, "nan_at": list(range(8))}}},
                       train={"epochs": 5, "max_bad_steps": 4})
     trainer = Trainer(cfg, tmp_path / "exp")
@@ -122,7 +123,7 @@ def test_too_many_bad_steps_in_a_row_stop_the_run(toys, tmp_path):
 
 
 def test_out_of_memory_skips_the_batch(toys, tmp_path, monkeypatch, caplog):
-    cfg = make_config("extract", init={"distilled": str(distilled_file(tmp_path))}, train={"epochs": 1})
+    cfg = make_config("extract", distilled=distilled_file(tmp_path), train={"epochs": 1})
     trainer = Trainer(cfg, tmp_path / "exp")
     real_forward = type(trainer.task).forward
     calls = {"n": 0}
@@ -141,7 +142,7 @@ def test_out_of_memory_skips_the_batch(toys, tmp_path, monkeypatch, caplog):
 
 
 def test_non_finite_weights_are_never_saved(toys, tmp_path):
-    cfg = make_config("extract", init={"distilled": str(distilled_file(tmp_path))}, train={"epochs": 1})
+    cfg = make_config("extract", distilled=distilled_file(tmp_path), train={"epochs": 1})
     trainer = run_to_end(toys, tmp_path / "exp", cfg)
     last = tmp_path / "exp/checkpoints/last.pt"
     saved = last.read_bytes()
@@ -155,26 +156,26 @@ def test_non_finite_weights_are_never_saved(toys, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_stage2_without_stage1_is_a_clear_error(toys, tmp_path):
-    with pytest.raises(StageError, match="stage extract needs the stage-1 \\(distill\\) result"):
-        Trainer(make_config("extract"), tmp_path / "exp")
-    cfg = make_config("extract", init={"distilled": str(tmp_path / "nope.pt")})
-    with pytest.raises(StageError, match="nope.pt: no such file; run stage 1"):
-        Trainer(cfg, tmp_path / "exp")
+def test_stage2_warm_start_problems_are_clear_errors(toys, tmp_path):
+    # without a warm start, the extract task trains `main` on a randomly initialised encoder + head
+    trainer = Trainer(make_config("extract"), tmp_path / "exp")
+    assert set(trainer.task.trained_groups) == {"main"}
+    with pytest.raises(StageError, match=r"init.warm_start\[0\].path=.*nope.pt: no such file"):
+        Trainer(make_config("extract", distilled=tmp_path / "nope.pt"), tmp_path / "exp2")
     wrong = distilled_file(tmp_path, dim=6)
-    with pytest.raises(StageError, match=r"init.distilled=.*does not fit the encoder \+ head .*shape mismatch encoder.0.weight"):
-        Trainer(make_config("extract", init={"distilled": str(wrong)}), tmp_path / "exp")
+    with pytest.raises(StageError, match=r"init.warm_start\[0\].path=.*does not fit the encoder \+ head .*shape mismatch encoder.0.weight"):
+        Trainer(make_config("extract", distilled=wrong), tmp_path / "exp3")
 
 
 def test_teacher_mismatch_is_a_clear_error(toys, tmp_path):
     path = tmp_path / "teacher.pt"
     toy_save(path, toy_build("toy_teacher", dim=6))
     with pytest.raises(StageError, match=r"teacher's embedding has shape \(1, 6, 50\).*embeds to \(1, 4, 50\)"):
-        Trainer(make_config("distill", init={"teacher": str(path)}), tmp_path / "exp")
+        Trainer(make_config("distill", teacher=path), tmp_path / "exp")
     toy_save(path, toy_build("toy_posneg"))
     with pytest.raises(StageError, match="has no embed_clean"):
-        Trainer(make_config("distill", init={"teacher": str(path)}), tmp_path / "exp")
-    with pytest.raises(StageError, match="stage distill needs a teacher"):
+        Trainer(make_config("distill", teacher=path), tmp_path / "exp")
+    with pytest.raises(ConfigError, match="task.teacher.path: a distill task needs the teacher's model file"):
         Trainer(make_config("distill"), tmp_path / "exp")
 
 
@@ -188,7 +189,7 @@ def test_teacher_then_distill_then_extract(toys, tmp_path):
     assert set(teacher.task.trained_groups) == {"encoder", "head", "main"}
     assert all(not torch.equal(before[k], after[k]) for k in before)  # trained end to end
 
-    distill = Trainer(make_config("distill", init={"teacher": str(tmp_path / "teacher/model.pt")},
+    distill = Trainer(make_config("distill", teacher=tmp_path / "teacher/model.pt",
                                   optim={"lr": lr}, train={"epochs": 4}), tmp_path / "stage1")
     before = weights(distill.model)
     distill.run()
@@ -198,18 +199,18 @@ def test_teacher_then_distill_then_extract(toys, tmp_path):
     losses = [r["valid_loss"] for r in distill.history]
     assert losses[-1] < losses[0]  # the student moves towards the teacher's embedding
     assert set(distill.history[0]["valid"]) == {"mse", "relative_error"}
+    assert set(distill.task.trained_groups) == {"encoder", "head"}
 
     stage1 = toy_load(tmp_path / "stage1/model.pt")
-    extract = Trainer(make_config("extract", init={"distilled": str(tmp_path / "stage1/model.pt")}),
-                      tmp_path / "stage2")
+    extract = Trainer(make_config("extract", distilled=tmp_path / "stage1/model.pt"), tmp_path / "stage2")
     for name, p in stage1.named_parameters():
         if name.startswith(("encoder", "head")):
             assert torch.equal(p, dict(extract.model.named_parameters())[name]), name
 
     # warm start of the extractor from the teacher's (init.warm_start)
-    warm = Trainer(make_config("extract", init={
-        "distilled": str(tmp_path / "stage1/model.pt"),
-        "warm_start": [{"path": str(tmp_path / "teacher/model.pt"), "groups": ["main"]}]}), tmp_path / "warm")
+    warm = Trainer(make_config("extract", init={"warm_start": [
+        {"path": str(tmp_path / "stage1/model.pt"), "groups": ["encoder", "head"], "buffers": True},
+        {"path": str(tmp_path / "teacher/model.pt"), "groups": ["main"]}]}), tmp_path / "warm")
     teacher_model = toy_load(tmp_path / "teacher/model.pt")
     for name, p in warm.model.named_parameters():
         source = stage1 if name.startswith(("encoder", "head")) else teacher_model
@@ -219,7 +220,7 @@ def test_teacher_then_distill_then_extract(toys, tmp_path):
 def test_best_k_snapshots_average_into_a_model_file(toys, tmp_path):
     from tsepn.bin.average_checkpoints import main as average_main
 
-    cfg = make_config("extract", init={"distilled": str(distilled_file(tmp_path))},
+    cfg = make_config("extract", distilled=distilled_file(tmp_path),
                       train={"epochs": 4, "keep_best": 2})
     run_to_end(toys, tmp_path / "exp", cfg)
     paths = ckpt.best_model_paths(tmp_path / "exp", 2)
@@ -238,17 +239,21 @@ def test_command_line(toys, tmp_path, caplog):
     from tsepn.bin.train import main
 
     init = distilled_file(tmp_path)
-    cfg = make_config("extract")
+    cfg = make_config("extract", distilled=init)
     from dataclasses import asdict
 
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(asdict(cfg)))
     exp = tmp_path / "exp"
-    assert main(["--config", str(path), "--exp-dir", str(exp), f"init.distilled={init}", "train.epochs=1"]) == 0
+    assert main(["--config", str(path), "--exp-dir", str(exp), "train.epochs=1"]) == 0
     saved = yaml.safe_load((exp / "config.yaml").read_text())
-    assert saved["init"]["distilled"] == str(init) and saved["train"]["epochs"] == 1
+    assert saved["init"]["warm_start"][0]["path"] == str(init) and saved["train"]["epochs"] == 1
+    assert saved["task"]["kind"] == "extract" and saved["task"]["train"] == ["main"]
     with caplog.at_level(logging.ERROR):
         assert main(["--config", str(path), "--exp-dir", str(tmp_path / "e2"), "train.epoks=1"]) == 1
     assert "unknown key(s) train.epoks" in caplog.text
-    assert main(["--config", str(path), "--exp-dir", str(tmp_path / "e3"), "--stage", "extract"]) == 1
-    assert "needs the stage-1" in caplog.text
+    assert main(["--config", str(path), "--exp-dir", str(tmp_path / "e3"), "task.train=[decoder]",
+                 "optim.lr.decoder=0.1"]) == 1
+    assert "task.train: no group 'decoder'" in caplog.text
+    with pytest.raises(SystemExit):  # the paper's stages are configs now: no --stage option
+        main(["--config", str(path), "--exp-dir", str(tmp_path / "e4"), "--stage", "extract"])

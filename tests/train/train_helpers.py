@@ -61,15 +61,44 @@ class ToyPosNeg(torch.nn.Module):
 class ToyTeacher(ToyPosNeg):
     """Embeds the clean enrollment only: encode(pos, neg) ignores neg."""
 
+    inputs = ("mix", "pos")
+
     def embed_clean(self, pos_clean):
         e = self.encoder(pos_clean)
         return self.head(torch.cat([e, e], dim=1).transpose(1, 2)).transpose(1, 2)
 
-    def encode(self, pos, neg):
+    def encode(self, pos, neg=None):
         return self.cond_proj(self.embed_clean(pos).mean(-1))
 
 
-TOYS = {"toy_posneg": ToyPosNeg, "toy_teacher": ToyTeacher}
+class ToySpeakerNet(ToyPosNeg):
+    """An end-to-end system whose training needs more than the waveform: speaker logits from
+    the positive enrollment (group "speaker") next to the extractor (group "main")."""
+
+    inputs = ("mix", "pos")
+
+    def __init__(self, channels=1, dim=4, taps=3, dropout=0.0, speakers=3):
+        super().__init__(channels, dim, taps, dropout)
+        self.classifier = torch.nn.Linear(dim, speakers)
+
+    def speaker_embedding(self, pos):
+        return self.encoder(pos).mean(-1)  # [B, D]
+
+    def encode(self, pos, neg=None):
+        return self.cond_proj(self.speaker_embedding(pos))
+
+    def param_groups(self):
+        return {"speaker": list(self.encoder.parameters()) + list(self.classifier.parameters()),
+                "main": list(self.head.parameters()) + list(self.main.parameters()) + [self.base]
+                + list(self.cond_proj.parameters())}
+
+    def train_outputs(self, inputs):
+        embedding = self.speaker_embedding(inputs["pos"])
+        out, _ = self(inputs["mix"], self.cond_proj(embedding))
+        return {"wave": out, "speaker_logits": self.classifier(embedding), "speaker_embedding": embedding}
+
+
+TOYS = {"toy_posneg": ToyPosNeg, "toy_teacher": ToyTeacher, "toy_speaker": ToySpeakerNet}
 
 
 def toy_build(name, **args):
@@ -99,8 +128,9 @@ class ToyData(torch.utils.data.Dataset):
     read (from 1) raises KeyboardInterrupt (a Ctrl-C in the middle of an epoch).
     """
 
-    def __init__(self, size=8, seconds=0.5, seed=0, channels=1, nan_at=(), interrupt_at_call=None):
+    def __init__(self, size=8, seconds=0.5, seed=0, channels=1, nan_at=(), interrupt_at_call=None, speakers=0):
         self.size, self.n, self.seed, self.channels = size, int(seconds * SR), seed, channels
+        self.speakers = speakers  # > 0: an int64 `spk` field (index % speakers; -1 for every 4th)
         self.nan_at, self.interrupt_at_call, self.calls = set(nan_at), interrupt_at_call, 0
 
     def __len__(self):
@@ -128,6 +158,8 @@ class ToyData(torch.utils.data.Dataset):
         item = {k: torch.tensor(np.tile(v, (self.channels, 1)), dtype=torch.float32) for k, v in item.items()}
         if index in self.nan_at:
             item["mix"][:] = float("nan")
+        if self.speakers:
+            item["spk"] = torch.tensor(-1 if index % 4 == 3 else index % self.speakers, dtype=torch.int64)
         item["key"] = f"toy{index:04d}"
         return item
 
@@ -136,13 +168,31 @@ if "toy" not in DATASETS:
     DATASETS.register("toy")(ToyData)
 
 
-def make_config(stage="extract", model="toy_posneg", model_args=None, **sections):
-    """A TrainConfig for the toys; `sections` update the defaults section by section."""
+# The paper's three steps as tasks (tsepn.train.schema.TaskConf) for the toy models.
+TASKS = {
+    "teacher": {"kind": "extract", "inputs": {"mix": "mix", "pos": "pos_clean"}, "train": ["encoder", "head", "main"]},
+    "distill": {"kind": "distill", "train": ["encoder", "head"]},
+    "extract": {"kind": "extract", "train": ["main"]},
+}
+LOSSES = {
+    "teacher": [{"name": "snr", "weight": 1.0}],
+    "distill": [{"name": "mse", "weight": 1.0, "output": "embedding", "target": "teacher_embedding"}],
+    "extract": [{"name": "snr", "weight": 1.0}],
+}
+
+
+def make_config(stage="extract", model="toy_posneg", model_args=None, distilled=None, teacher=None, **sections):
+    """A TrainConfig for the toys: the task of `stage` (a TASKS key, or a task mapping);
+    `distilled`: a stage-1 model file warm-starting encoder + head with buffers (stage 2);
+    `teacher`: task.teacher.path; `sections` update the defaults section by section."""
+    task = dict(TASKS[stage] if isinstance(stage, str) else stage)
+    if teacher is not None:
+        task["teacher"] = {"path": str(teacher)}
     data = {
-        "stage": stage,
+        "task": task,
         "seed": 3,
         "model": {"name": model, "args": model_args or {}},
-        "loss": [{"name": "snr", "weight": 1.0}] if stage != "distill" else [{"name": "mse", "weight": 1.0}],
+        "loss": LOSSES[stage] if isinstance(stage, str) else LOSSES["extract"],
         "optim": {"name": "adam", "lr": {"encoder": 1e-2, "head": 1e-2, "main": 1e-2}, "amsgrad": True,
                   "weight_decay": 1e-4},
         "scheduler": {"name": "plateau", "factor": 0.5, "patience": 2, "min_lr": 1e-5},
@@ -151,6 +201,8 @@ def make_config(stage="extract", model="toy_posneg", model_args=None, **sections
         "train": {"epochs": 3, "sample_rate": SR, "chunk_seconds": 0.125, "save_every": 2, "keep_best": 2,
                   "max_bad_steps": 3, "device": "cpu", "tensorboard": False, "progress": False},
     }
+    if distilled is not None:
+        data["init"] = {"warm_start": [{"path": str(distilled), "groups": ["encoder", "head"], "buffers": True}]}
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}

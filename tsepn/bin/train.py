@@ -1,7 +1,7 @@
-"""Train one stage of an experiment.
+"""Train one step of an experiment: the task its config describes (tsepn.train.schema).
 
     python -m tsepn.bin.train --config conf/systems/proposed/6_stage2.yaml --exp-dir exp/proposed/stage2 \
-        [--resume] [--stage teacher|distill|extract] [--var data=data --var exp=exp/proposed ...] [key=value ...]
+        [--resume] [--var data=data --var exp=exp/proposed ...] [key=value ...]
 
 `--var name=value` fills the config's `${name}` placeholders (every string value, the
 key=value overrides included); a placeholder left without a value is an error naming
@@ -20,7 +20,7 @@ from typing import List, Optional
 
 from tsepn.config import ConfigError, parse_variables
 from tsepn.train.monitor import LOG_FORMAT
-from tsepn.train.schema import STAGES, load_train_config
+from tsepn.train.schema import load_train_config
 
 log = logging.getLogger("tsepn.train")
 
@@ -31,7 +31,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--exp-dir", required=True, help="experiment folder: checkpoints, logs, model.pt")
     parser.add_argument("--resume", action="store_true",
                         help="continue from EXP_DIR/checkpoints/last.pt if it exists (else start)")
-    parser.add_argument("--stage", choices=STAGES, help="override the config's stage")
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                         help="value of the config's ${NAME} placeholders (repeatable)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
@@ -49,8 +48,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tsepn.train.trainer import Trainer, TrainingError
 
     try:
-        cfg = load_train_config(args.config, args.overrides, stage=args.stage,
-                                variables=parse_variables(args.var))
+        cfg = load_train_config(args.config, args.overrides, variables=parse_variables(args.var))
         trainer = Trainer(cfg, args.exp_dir, resume=args.resume)
         best = trainer.run()
         log.info("done: best validation loss %.4f at epoch %d; model file %s/model.pt",

@@ -5,6 +5,8 @@
     cond = model.encode(pos, neg)                     # once per utterance
     out, state = model(mix_chunk, cond, state)        # per chunk; state=None starts a stream
 
+The interface every model follows is `tsepn.models.base.TSEModel`. The registry lives in
+`tsepn.models.registry` (model modules import it from there, never from this package).
 Registered: `posneg` (+ presets `proposed-monaural`, `proposed-binaural`), `teacher`,
 and the models of the modules listed in `MODEL_MODULES`.
 """
@@ -12,11 +14,8 @@ from __future__ import annotations
 
 import importlib
 
-import torch.nn as nn
-
-from tsepn.registry import Registry
-
-MODELS: Registry[nn.Module] = Registry("model")
+from tsepn.models.base import TSEModel, TSEModule
+from tsepn.models.registry import MODELS, build_model
 
 # Modules whose import registers models in MODELS (explicit: a broken module is an error).
 MODEL_MODULES = ["posneg", "teacher", "early_fusion"]
@@ -24,10 +23,4 @@ MODEL_MODULES = ["posneg", "teacher", "early_fusion"]
 for _module in MODEL_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
 
-
-def build_model(name: str, **args) -> nn.Module:
-    """Build registered model `name`; the result remembers name and args so save_model can rebuild it."""
-    model = MODELS.build(name, **args)
-    model.tsepn_name = name
-    model.tsepn_args = dict(args)
-    return model
+__all__ = ["MODELS", "MODEL_MODULES", "TSEModel", "TSEModule", "build_model"]

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 import tsepn
 from tsepn.fileio import atomic_path
-from tsepn.models import MODELS, build_model
+from tsepn.models.registry import MODELS, build_model
 from tsepn.models.upstream import AUTHORS_ARCHS, to_tsepn_state_dict
 
 FORMAT = "tsepn"

@@ -39,11 +39,12 @@ with warnings.catch_warnings():
         LayerNormalization4DCF,
     )
 
-from tsepn.models import MODELS
+from tsepn.models.base import TSEModule
+from tsepn.models.common import check_audio, compare_enrollments
 from tsepn.models.encoder import STD_FLOOR, SiameseEncoder
 from tsepn.models.extractor import Conditioning
 from tsepn.models.head import EncoderHead
-from tsepn.models.posneg import check_audio, compare_enrollments
+from tsepn.models.registry import MODELS
 from tsepn.models.tfgridnet import gridnet_block_forward
 
 
@@ -139,7 +140,7 @@ class RefinedEncoderHead(EncoderHead):
 
 
 @MODELS.register("improved")
-class EarlyFusionTSE(nn.Module):
+class EarlyFusionTSE(TSEModule):
     """Siamese encoder + refined head (enrollment side), early-fusion non-causal extractor.
 
     Defaults are the authors' improved monaural model (configs/Hyperparameter_monaural_
@@ -148,6 +149,9 @@ class EarlyFusionTSE(nn.Module):
     LSTM 64, 4 heads, STFT 128 / hop 64 (Hann), 16 kHz. `channels=2` is the binaural
     variant (the authors' `binaural=True`: 2 channels in and out).
     """
+
+    inputs = ("mix", "pos", "neg")
+    streaming = False  # every call is a whole signal (module docstring)
 
     def __init__(self, channels: int = 1, n_fft: int = 128, hop: int = 64, emb_dim: int = 64, lstm_hidden: int = 64,
                  n_heads: int = 4, approx_qk_dim: int = 512, n_layers: int = 3, encoder_channels: int = 2,
@@ -182,7 +186,7 @@ class EarlyFusionTSE(nn.Module):
                                                lstm_hidden=lstm_hidden, eps=eps)
 
     # ------------------------------------------------------------------ enrollment side
-    def embed(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    def embed(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> torch.Tensor:
         """(pos [B, C, Np], neg [B, C, Nn]) -> embedding sequence [B, emb_dim, T_pos, F].
 
         This is both what stage 1 distils and all the extractor needs from the enrollments.
@@ -190,7 +194,7 @@ class EarlyFusionTSE(nn.Module):
         features = compare_enrollments(self.siamese, self.encoder_head, pos, neg, self.in_channels)
         return features.permute(0, 3, 1, 2).contiguous()
 
-    def encode(self, pos: torch.Tensor, neg: torch.Tensor) -> Conditioning:
+    def encode(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> Conditioning:
         """Once per utterance: the embedding sequence, as `Conditioning.embedding` like every tsepn model."""
         return Conditioning(embedding=self.embed(pos, neg), fusion=[])
 

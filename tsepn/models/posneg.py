@@ -1,75 +1,22 @@
 """The proposed model: target speaker extraction from a noisy positive/negative enrollment pair."""
 from __future__ import annotations
 
-import contextlib
 import copy
 from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
-from tsepn.models import MODELS
-from tsepn.models.encoder import SiameseEncoder
+from tsepn.models.base import TSEModule
+from tsepn.models.common import compare_enrollments, enrollment_encoder, init_args
 from tsepn.models.extractor import Conditioning, StreamingExtractor
 from tsepn.models.head import EncoderHead
+from tsepn.models.registry import MODELS
 from tsepn.models.upstream import PRESETS
 
 
-def init_args(values: dict) -> dict:
-    """Constructor arguments as plain data (lists, not tuples) for checkpoints."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if k not in ("self", "__class__")}
-
-
-def grad_only_if_trainable(module: nn.Module):
-    """Skip building an autograd graph through a frozen module (saves time and memory)."""
-    trainable = any(p.requires_grad for p in module.parameters())
-    return contextlib.nullcontext() if trainable else torch.no_grad()
-
-
-def check_audio(x: torch.Tensor, name: str, channels: int) -> None:
-    if x.dim() != 3 or x.shape[1] != channels:
-        raise ValueError(f"{name} must be [batch, {channels}, samples], got shape {tuple(x.shape)}")
-
-
-def enrollment_encoder(args: dict) -> SiameseEncoder:
-    """The siamese encoder of PosNegTSE and TeacherTSE, built from their constructor arguments (`init_args`).
-
-    Mono input is duplicated across the encoder's channels, so the model takes mono or
-    `encoder_channels`-channel audio.
-    """
-    channels, encoder_channels = args["channels"], args["encoder_channels"]
-    if channels not in (1, encoder_channels):
-        raise ValueError(f"a {encoder_channels}-channel encoder takes mono or {encoder_channels}-channel "
-                         f"enrollments, not {channels}")
-    return SiameseEncoder(in_channels=encoder_channels, n_fft=args["n_fft"], hop=args["hop"],
-                          n_layers=args["encoder_layers"], lstm_hidden=args["encoder_lstm_hidden"],
-                          emb_dim=args["encoder_emb_dim"], emb_ks=args["encoder_emb_ks"],
-                          emb_hs=args["encoder_emb_hs"], n_heads=args["n_heads"],
-                          approx_qk_dim=args["approx_qk_dim"], eps=args["eps"])
-
-
-def compare_enrollments(encoder: SiameseEncoder, head: nn.Module, pos: torch.Tensor, neg: torch.Tensor,
-                        channels: int) -> torch.Tensor:
-    """(pos [B, C, Np], neg [B, C, Nn]) -> head(encoder(pos), encoder(neg)), channels-last [B, T_pos, F, C_emb].
-
-    The same encoder embeds both enrollments (one batched pass when their shapes agree);
-    frozen modules build no autograd graph.
-    """
-    check_audio(pos, "positive enrollment", channels)
-    check_audio(neg, "negative enrollment", channels)
-    if pos.shape[0] != neg.shape[0]:
-        raise ValueError(f"positive and negative batch sizes differ: {pos.shape[0]} vs {neg.shape[0]}")
-    with grad_only_if_trainable(encoder):
-        if pos.shape == neg.shape:  # one batched pass through the shared encoder
-            pos_emb, neg_emb = encoder.features(torch.cat([pos, neg])).chunk(2)
-        else:
-            pos_emb, neg_emb = encoder.features(pos), encoder.features(neg)
-    with grad_only_if_trainable(head):
-        return head(pos_emb, neg_emb)
-
-
 @MODELS.register("posneg")
-class PosNegTSE(StreamingExtractor):
+class PosNegTSE(StreamingExtractor, TSEModule):
     """Siamese TF-GridNet encoder + attention head on (pos, neg), fused into a causal streaming TF-GridNet.
 
     Usage: `cond = model.encode(pos, neg)` once per utterance, then
@@ -89,6 +36,9 @@ class PosNegTSE(StreamingExtractor):
     in any hop-multiple chunks gives exactly the output of one whole call.
     """
 
+    inputs = ("mix", "pos", "neg")
+    streaming = True
+
     def __init__(self, channels: int = 1, n_fft: int = 128, hop: int = 64, n_layers: int = 3, lstm_hidden: int = 64,
                  emb_dim: int = 64, n_heads: int = 4, approx_qk_dim: int = 512, attention_span: int = 50,
                  fusion: str = "cross_attention", fusion_layers: Sequence[int] = (0, 1),
@@ -106,15 +56,15 @@ class PosNegTSE(StreamingExtractor):
         self.encoder_head = EncoderHead(encoder_emb_dim, self.n_freqs, n_layers=head_layers, n_heads=head_heads,
                                         approx_qk_dim=approx_qk_dim, eps=eps)
 
-    def embedding_features(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    def embedding_features(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> torch.Tensor:
         """(pos [B, C, Np], neg [B, C, Nn]) -> channels-last embedding [B, T_pos, F, C_emb]."""
         return compare_enrollments(self.encoder, self.encoder_head, pos, neg, self.in_channels)
 
-    def embed(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    def embed(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The stage-1 (distilled) embedding [B, C_emb, T_pos, F]."""
         return self.embedding_features(pos, neg).permute(0, 3, 1, 2)
 
-    def encode(self, pos: torch.Tensor, neg: torch.Tensor) -> Conditioning:
+    def encode(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> Conditioning:
         """Everything the extractor needs from the enrollments, computed once per utterance."""
         return self.prepare_fusions(self.embedding_features(pos, neg), pos)
 

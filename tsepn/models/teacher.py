@@ -12,14 +12,18 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from tsepn.models import MODELS
+from tsepn.models.base import TSEModule
+from tsepn.models.common import check_audio, enrollment_encoder, grad_only_if_trainable, init_args
 from tsepn.models.extractor import Conditioning, StreamingExtractor
-from tsepn.models.posneg import check_audio, enrollment_encoder, grad_only_if_trainable, init_args
+from tsepn.models.registry import MODELS
 
 
 @MODELS.register("teacher")
-class TeacherTSE(StreamingExtractor):
+class TeacherTSE(StreamingExtractor, TSEModule):
     """Clean-enrollment TSE; `encode(pos_clean)` / forward as PosNegTSE (negative ignored)."""
+
+    inputs = ("mix", "pos")  # `pos`: a clean target-only enrollment (training maps it from pos_clean)
+    streaming = True
 
     def __init__(self, channels: int = 1, n_fft: int = 128, hop: int = 64, n_layers: int = 3, lstm_hidden: int = 64,
                  emb_dim: int = 64, n_heads: int = 4, approx_qk_dim: int = 512, attention_span: int = 50,
@@ -53,4 +57,4 @@ class TeacherTSE(StreamingExtractor):
         return self.prepare_fusions(self.clean_features(pos), pos)
 
     def param_groups(self) -> Dict[str, List[nn.Parameter]]:
-        return {"encoder": list(self.encoder.parameters()), "head": [], "main": self.main_parameters()}
+        return {"encoder": list(self.encoder.parameters()), "main": self.main_parameters()}

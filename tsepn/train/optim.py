@@ -1,8 +1,8 @@
 """Optimiser and learning-rate schedule from the config.
 
-Each trained parameter group (encoder / head / main) gets its own learning
-rate; frozen groups are not handed to the optimiser at all, so it keeps no
-state for them.
+Each trained parameter group (the model's param_groups() names, e.g. encoder /
+head / main) gets its own learning rate, optim.lr.<group>; frozen groups are not
+handed to the optimiser at all, so it keeps no state for them.
 """
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from tsepn.train.schema import OptimConf, SchedulerConf
 
 
 def build_optimizer(groups: Dict[str, List[torch.nn.Parameter]], conf: OptimConf) -> torch.optim.Optimizer:
-    """Adam / AdamW over the named groups, each with `conf.lr.<name>`."""
+    """Adam / AdamW over the named groups, each with `conf.lr[name]`."""
+    missing = [name for name, params in groups.items() if params and name not in conf.lr]
+    if missing:
+        raise ValueError(f"optim.lr: no learning rate for trained group(s) {', '.join(missing)}")
     param_groups = [
-        {"name": name, "params": params, "lr": getattr(conf.lr, name)}
+        {"name": name, "params": params, "lr": conf.lr[name]}
         for name, params in groups.items()
         if params
     ]

@@ -1,20 +1,22 @@
 """The training config: one checked YAML per experiment.
 
-    cfg = load_train_config("conf/train_stage2.yaml", ["optim.lr.main=1e-3"], stage="extract")
+    cfg = load_train_config("conf/systems/proposed/6_stage2.yaml", ["optim.lr.main=1e-3"])
 
 An unknown or missing key is an error naming the file and key (tsepn.config).
 `model.args` and the dataset `args` are free-form mappings handed to the model
-builder and dataset class, which check them.
+builder and dataset class, which check them. What depends on the model (its inputs,
+parameter groups and outputs) and on the data (batch fields) is checked when the task
+is built (tsepn.train.stages), before training starts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from tsepn.config import ConfigError, load_config
 from tsepn.losses import build_loss
 
-STAGES = ("teacher", "distill", "extract")
+TASK_KINDS = ("extract", "distill")
 
 
 @dataclass
@@ -24,37 +26,55 @@ class ModelConf:
 
 
 @dataclass
+class TeacherConf:
+    """distill: the model whose `embed_clean(batch[input])` the student's `embed(pos, neg)` learns."""
+
+    path: Optional[str] = None  # a model file (the teacher run's model.pt, or an imported checkpoint)
+    arch: Optional[str] = None  # load_model(arch=...) for a file in a foreign layout (the authors' {"state_dict"})
+    input: str = "pos_clean"  # the batch field the teacher embeds
+
+
+@dataclass
+class TaskConf:
+    """What is trained on which inputs (see tsepn.train.stages)."""
+
+    kind: str  # extract (signal out of the mixture: end-to-end, teacher, stage 2) | distill (stage 1)
+    train: List[str]  # parameter groups trained (model.param_groups() names), each with optim.lr.<group> > 0
+    # model input -> batch field, e.g. {mix: mix, pos: pos_clean}; null: each input the model
+    # takes (model.inputs) from the batch field of the same name
+    inputs: Optional[Dict[str, str]] = None
+    teacher: TeacherConf = field(default_factory=TeacherConf)
+
+
+@dataclass
 class WarmStart:
     path: str  # a tsepn model file
-    groups: List[str]  # parameter groups to copy: encoder, head, main
+    groups: List[str]  # parameter groups to copy (names of the configured model's param_groups())
+    buffers: bool = False  # also copy the buffers present in both with the same shape
 
 
 @dataclass
 class InitConf:
-    """Where the weights a stage starts from come from."""
+    """Where the weights a run starts from come from (besides random initialisation)."""
 
-    # distill: the teacher model file (exp/teacher/model.pt, or an imported checkpoint)
-    teacher: Optional[str] = None
-    # load_model(arch=...) for a teacher file in a foreign layout (the authors' {"state_dict"})
-    teacher_arch: Optional[str] = None
-    # extract: the stage-1 model file whose encoder and head are frozen
-    distilled: Optional[str] = None
-    # any stage: copy parameter groups from other model files before training (same names
-    # and shapes), e.g. the teacher's encoder or extractor; the paper starts them at random
+    # copy parameter groups from model files before training (same names and shapes), in
+    # order: the stage-1 encoder + head for stage 2 (with buffers), the teacher's extractor, ...
     warm_start: List["WarmStart"] = field(default_factory=list)
 
 
 @dataclass
-class LearningRates:
-    encoder: float = 0.0
-    head: float = 0.0
-    main: float = 0.0
+class LossConf:
+    name: str  # tsepn.losses.LOSSES
+    weight: float = 1.0
+    args: Dict[str, Any] = field(default_factory=dict)
+    output: Optional[str] = None  # the model output it scores (null: wave)
+    target: Optional[str] = None  # a batch field or another model output (null: ref)
 
 
 @dataclass
 class OptimConf:
     name: str = "adam"  # adam | adamw
-    lr: LearningRates = field(default_factory=LearningRates)
+    lr: Dict[str, float] = field(default_factory=dict)  # parameter group -> learning rate
     weight_decay: float = 0.0
     amsgrad: bool = False
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
@@ -107,10 +127,10 @@ class TrainConf:
 
 @dataclass
 class TrainConfig:
-    stage: str
+    task: TaskConf
     model: ModelConf
     data: DataConf
-    loss: List[Dict[str, Any]]
+    loss: List[LossConf]
     seed: int = 0
     init: InitConf = field(default_factory=InitConf)
     optim: OptimConf = field(default_factory=OptimConf)
@@ -124,19 +144,39 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
     def fail(key: str, message: str) -> None:
         raise ConfigError(f"{source}: {key}: {message}")
 
-    if cfg.stage not in STAGES:
-        fail("stage", f"must be one of {', '.join(STAGES)}, got {cfg.stage!r}")
+    task = cfg.task
+    if task.kind not in TASK_KINDS:
+        fail("task.kind", f"must be one of {', '.join(TASK_KINDS)}, got {task.kind!r}")
+    if not task.train:
+        fail("task.train", "name the parameter groups to train (e.g. [main])")
+    if len(set(task.train)) != len(task.train):
+        fail("task.train", f"a group is named twice: {task.train}")
+    for model_input, batch_field in (task.inputs or {}).items():
+        if not isinstance(batch_field, str) or not batch_field:
+            fail(f"task.inputs.{model_input}", f"must name a batch field, got {batch_field!r}")
+    if task.kind == "distill" and not task.teacher.path:
+        fail("task.teacher.path", "a distill task needs the teacher's model file")
+    if task.kind != "distill" and (task.teacher.path or task.teacher.arch):
+        fail("task.teacher", f"only a distill task has a teacher (task.kind is {task.kind})")
     if cfg.optim.name not in ("adam", "adamw"):
         fail("optim.name", f"must be adam or adamw, got {cfg.optim.name!r}")
     if len(cfg.optim.betas) != 2:
         fail("optim.betas", "must be two numbers")
-    for i, warm in enumerate(cfg.init.warm_start):
-        bad = sorted(set(warm.groups) - {"encoder", "head", "main"})
-        if bad or not warm.groups:
-            fail(f"init.warm_start[{i}].groups", f"must name some of encoder, head, main, got {warm.groups}")
-    for group in ("encoder", "head", "main"):
-        if getattr(cfg.optim.lr, group) < 0:
+    for group, lr in cfg.optim.lr.items():
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, str)):
+            fail(f"optim.lr.{group}", f"must be a number, got {lr!r}")
+        try:
+            cfg.optim.lr[group] = float(lr)  # YAML 1.1 reads 2e-3 as a string
+        except ValueError:
+            fail(f"optim.lr.{group}", f"must be a number, got {lr!r}")
+        if cfg.optim.lr[group] < 0:
             fail(f"optim.lr.{group}", "must be >= 0")
+    for group in task.train:
+        if cfg.optim.lr.get(group, 0.0) <= 0:
+            fail(f"optim.lr.{group}", f"task.train trains group {group!r}: its learning rate must be > 0")
+    for i, warm in enumerate(cfg.init.warm_start):
+        if not warm.groups:
+            fail(f"init.warm_start[{i}].groups", "name the parameter groups to copy")
     if cfg.scheduler.name not in ("plateau", "step", "none"):
         fail("scheduler.name", f"must be plateau, step or none, got {cfg.scheduler.name!r}")
     if cfg.train.precision not in ("fp32", "bf16", "fp16"):
@@ -159,17 +199,19 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
     if not cfg.loss:
         fail("loss", "at least one loss term is needed")
     try:
-        build_loss(cfg.loss)
+        build_loss(loss_spec(cfg))
     except ValueError as err:
         raise ConfigError(f"{source}: {err}") from None
     return cfg
 
 
-def load_train_config(path, overrides=None, stage: Optional[str] = None, variables=None) -> TrainConfig:
-    """Load and check a training config; `stage` (from --stage) overrides the file's;
-    `variables` fill its `${name}` placeholders (tsepn.config.substitute)."""
-    overrides = list(overrides or [])
-    if stage is not None:
-        overrides.append(f"stage={stage}")
-    cfg = load_config(TrainConfig, path, overrides, variables)
+def loss_spec(cfg: TrainConfig) -> List[Dict[str, Any]]:
+    """cfg.loss as the mappings tsepn.losses.build_loss takes."""
+    return [asdict(entry) for entry in cfg.loss]
+
+
+def load_train_config(path, overrides=None, variables=None) -> TrainConfig:
+    """Load and check a training config: `variables` fill its `${name}` placeholders
+    (tsepn.config.substitute), dotted `key=value` overrides are applied first."""
+    cfg = load_config(TrainConfig, path, list(overrides or []), variables)
     return check_config(cfg, str(path) if path is not None else "<overrides>")

@@ -77,7 +77,7 @@ def sigterm_as_interrupt():
 
 
 class Trainer:
-    """Runs one stage of one experiment, from scratch or from exp_dir's last checkpoint."""
+    """Runs one training task of one experiment, from scratch or from exp_dir's last checkpoint."""
 
     def __init__(self, cfg: TrainConfig, exp_dir, resume: bool = False, ctx: Optional[DistContext] = None):
         self.cfg = cfg
@@ -115,6 +115,7 @@ class Trainer:
         self.top: List[List[float]] = []
         self.history: List[Dict[str, Any]] = []
         self.bad_steps = 0
+        self.train_fields_checked = False
         if resuming:
             self._resume()
         self.net = wrap_ddp(self.task, self.ctx)
@@ -124,8 +125,8 @@ class Trainer:
             self._save_config(resuming)
         n_trained = sum(p.numel() for p in self.trained_params)
         n_total = sum(p.numel() for p in self.model.parameters())
-        log.info("stage %s, model %s: %d parameters, %d trained (%s); device %s, %d process(es)",
-                 cfg.stage, cfg.model.name, n_total, n_trained, ", ".join(self.task.trained_groups),
+        log.info("task %s, model %s: %d parameters, %d trained (%s); device %s, %d process(es)",
+                 cfg.task.kind, cfg.model.name, n_total, n_trained, ", ".join(self.task.trained_groups),
                  self.device, self.ctx.world_size)
 
     # ------------------------------------------------------------------ set-up helpers
@@ -147,8 +148,11 @@ class Trainer:
                 f"{self.last_path}: was trained with model {state['model']!r} {state['model_args']}, "
                 f"the config asks for {self.cfg.model.name!r} {self.cfg.model.args}; use another --exp-dir"
             )
-        if state.get("stage") != self.cfg.stage:
-            raise TrainingError(f"{self.last_path}: is a {state.get('stage')!r} run, the config asks for stage {self.cfg.stage!r}")
+        was = state.get("task") or {}
+        if (was.get("kind"), was.get("train")) != (self.cfg.task.kind, list(self.cfg.task.train)):
+            raise TrainingError(f"{self.last_path}: is a {was.get('kind')!r} run training {was.get('train')}, the "
+                                f"config asks for task.kind {self.cfg.task.kind!r} training {self.cfg.task.train}; "
+                                "use another --exp-dir")
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -211,6 +215,9 @@ class Trainer:
         bar = self.monitor.progress(loader, len(loader), f"epoch {epoch}")
         start = time.monotonic()
         for batch in bar:
+            if not self.train_fields_checked:  # the training data's fields, before the first step
+                self.task.check_batch(batch, "data.train", outputs=False)
+                self.train_fields_checked = True
             batch_size = batch["mix"].shape[0]
             stats = self.train_step(move_to(batch, self.device))
             examples += batch_size * self.ctx.world_size
@@ -279,7 +286,7 @@ class Trainer:
             raise TrainingError(
                 f"{self.bad_steps} steps in a row skipped (last: {reason}); stopping. "
                 f"{self.last_path} holds the last complete epoch ({self.epoch}). Try a lower learning rate "
-                "(optim.lr.*), gradient clipping (optim.grad_clip), fp32, or a smaller batch."
+                "(optim.lr.<group>), gradient clipping (optim.grad_clip), fp32, or a smaller batch."
             )
         return None
 
@@ -316,7 +323,7 @@ class Trainer:
     def _checkpoint(self) -> Dict[str, Any]:
         return {
             "format": ckpt.FORMAT,
-            "stage": self.cfg.stage,
+            "task": {"kind": self.cfg.task.kind, "train": list(self.cfg.task.train)},
             "model": self.cfg.model.name,
             "model_args": dict(self.cfg.model.args),
             "state_dict": ckpt.cpu_state_dict(self.model),
