@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from tqdm import tqdm
+from tsepn.progress import progress
 
 import tsepn
 from tsepn import metrics
@@ -284,7 +284,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
 
     def collect(results):
         nonlocal trimmed
-        for key, values, errs, note in tqdm(results, total=len(jobs), desc="score", unit="utt"):
+        for key, values, errs, note in progress(results, total=len(jobs), desc="score", unit="utt"):
             rows[key] = values
             if errs:
                 errors[key] = errs

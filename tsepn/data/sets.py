@@ -133,7 +133,7 @@ def _write_ark(handle, key: str, signal: np.ndarray, sample_rate: int) -> int:
 def render_set(specs: Sequence[Dict[str, Any]], out_dir, audio_format: str = "flac", nj: int = 1,
                info: Optional[Dict[str, Any]] = None, progress: bool = True) -> Path:
     """Render `specs` into the set directory `out_dir` atomically (see the module docstring)."""
-    from tqdm import tqdm
+    from tsepn.progress import progress as progress_bar
 
     out_dir = Path(out_dir)
     if audio_format not in ("flac", "ark"):
@@ -147,7 +147,7 @@ def render_set(specs: Sequence[Dict[str, Any]], out_dir, audio_format: str = "fl
     tasks = [(k, list(specs[i : i + CHUNK]), str(tmp), str(out_dir), audio_format)
              for k, i in enumerate(range(0, len(specs), CHUNK))]
     tables: Dict[str, List[Tuple[str, str]]] = {}
-    with tqdm(total=len(specs), desc=f"render {out_dir.name}", unit="ex", disable=not progress) as bar:
+    with progress_bar(total=len(specs), desc=f"render {out_dir.name}", unit="ex", disable=not progress) as bar:
         for rows in _map(_render_chunk, tasks, nj):
             for name, value in rows.items():
                 tables.setdefault(name, []).extend(value)
