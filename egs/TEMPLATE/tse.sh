@@ -34,6 +34,8 @@ exp=exp
 sample_rate=16000
 strict=false                # true: audio at another sample rate is an error (else: resampled, warned)
 system=proposed             # conf/systems/<system>/: the training steps; experiments in $exp/<system>/
+seed=""                     # stages 4-6: empty, the configs' own `seed:`; N: seed=N for every training
+                            # step, and the system's experiments in $exp/<system>_seedN/ instead
 train_args=""               # extra dotted overrides for every training step, e.g. "train.epochs=2"
 ntrain=auto                 # training processes on this machine (>1: torchrun, DistributedDataParallel);
                             # auto: one per GPU, else 2 on a CPU with >= 2 cores (one core each)
@@ -109,6 +111,8 @@ $(systems_help)
   --nj N                     parallel jobs (default $nj)
   --strict true|false        wrong sample rate = error (default $strict)
   --teacher-checkpoint FILE  use an existing teacher as the system's stage-4 step (not trained)
+  --seed N                   training seed of stages 4-6 (seed=N in every step); experiments in
+                             \$exp/<system>_seedN/ (default: the configs' seeds, in \$exp/<system>/)
   --train-args \"k=v ...\"    dotted config overrides for stages 4-6 (e.g. \"train.epochs=2\")
   --ntrain N                 training processes on this machine, DDP when > 1 (default $ntrain)
   --decode-config FILE --test-sets \"A B\" --wrong-enroll true|false   stages 7-8
@@ -118,6 +122,7 @@ $(systems_help)
   [ $# -eq 0 ] || die "unexpected arguments: $* (see --help)"
 
   [[ "$ntrain" = auto || "$ntrain" =~ ^[1-9][0-9]*$ ]] || die "--ntrain $ntrain: expected a positive integer or auto"
+  [[ -z "$seed" || "$seed" =~ ^[0-9]+$ ]] || die "--seed $seed: expected a non-negative integer"
   [ -z "$teacher_checkpoint" ] || [ -f "$teacher_checkpoint" ] || die "--teacher-checkpoint $teacher_checkpoint: no such file"
   if [ -z "$corpus" ]; then
     if [ -n "$librispeech_dir" ]; then corpus=librispeech; else corpus=mini; fi
@@ -144,6 +149,11 @@ $(systems_help | grep . || echo "    (none)")"
     [ "$wrong_enroll" = true ] && eval_sets+=" ${set_name}_wrong_enroll"
   done
   local sys_exp=$exp/$system   # ${exp} of the system's configs
+  local seed_args=()
+  if [ -n "$seed" ]; then      # another seed: another experiment folder, every step seeded alike
+    sys_exp=$exp/${system}_seed$seed
+    seed_args=("seed=$seed")
+  fi
   local final_dir=""
   [ -z "$(final_config "$system")" ] || final_dir=$sys_exp/$(step_name "$(final_config "$system")")
 
@@ -204,7 +214,7 @@ $(systems_help | grep . || echo "    (none)")"
       dir=$sys_exp/$(step_name "$config")
       log "Stage $n: $system, training step $(step_name "$config") ($config -> $dir)"
       train --config "$config" --exp-dir "$dir" --resume \
-        --var "data=$data" --var "exp=$sys_exp" --var "simulate_config=$simulate_config" $train_args
+        --var "data=$data" --var "exp=$sys_exp" --var "simulate_config=$simulate_config" "${seed_args[@]}" $train_args
     done
   done
 
