@@ -7,7 +7,8 @@
 
 On a terminal (the stream's `isatty()`), a tqdm bar. Anywhere else (a pipe, a log file under
 exp/, `make demo > log`), one plain line each time another `every` percent of `total` is done
-(default 10 %: at most 10 lines, the last at 100 %), and a last line if the work ends early:
+(default 10 %: at most 10 lines, the last at 100 %), and a last line if the work ends early
+(`min_interval=S`: intermediate lines at least S seconds apart):
 
     decode job 1/4: 30% 9/30 utt, 2.41 utt/s, 0:03 elapsed, 0:08 left
     epoch 3: 50% 30/60 batch, 1.2 s/batch, 0:36 elapsed, 0:36 left, loss=-3.214 ex_per_s=1.66
@@ -36,6 +37,8 @@ def _format_rate(count: float, seconds: float, unit: str) -> str:
     if count <= 0 or seconds <= 0:
         return f"? {unit}/s"
     rate = count / seconds
+    if rate >= 100:
+        return f"{rate:.0f} {unit}/s"
     return f"{rate:.3g} {unit}/s" if rate >= 1 else f"{1 / rate:.3g} s/{unit}"
 
 
@@ -44,7 +47,7 @@ class Progress:
 
     def __init__(self, iterable: Optional[Iterable] = None, total: Optional[int] = None, desc: str = "",
                  unit: str = "it", every: float = 10.0, disable: bool = False, stream: Optional[TextIO] = None,
-                 interval: float = 60.0, leave: bool = True, bar: Optional[bool] = None):
+                 interval: float = 60.0, leave: bool = True, bar: Optional[bool] = None, min_interval: float = 0.0):
         if not 0 < every <= 100:
             raise ValueError(f"progress every={every!r}: a percentage in (0, 100]")
         if total is None and iterable is not None:
@@ -54,6 +57,7 @@ class Progress:
                 total = None
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit
         self.every, self.interval, self.disable = float(every), float(interval), disable
+        self.min_interval = float(min_interval)
         self.stream = stream if stream is not None else sys.stderr
         self.n = 0
         self.start = time.monotonic()
@@ -94,7 +98,7 @@ class Progress:
         now = time.monotonic()
         if self.total:
             step = int(self.n * 100.0 / (self.every * self.total) + 1e-9)
-            if step > self._reported_step or self.n == self.total:
+            if self.n == self.total or (step > self._reported_step and now - self._reported_time >= self.min_interval):
                 self._reported_step = max(step, self._reported_step)
                 self._line(now)
         elif now - self._reported_time >= self.interval:
@@ -142,11 +146,13 @@ class Progress:
 
 def progress(iterable: Optional[Iterable] = None, total: Optional[int] = None, desc: str = "", unit: str = "it",
              every: float = 10.0, disable: bool = False, stream: Optional[TextIO] = None, interval: float = 60.0,
-             leave: bool = True) -> Progress:
+             leave: bool = True, min_interval: float = 0.0) -> Progress:
     """Report progress over `iterable` (iterate the result) or of `update(n)` calls up to `total`.
 
     A tqdm bar when `stream` (default stderr) is a terminal, else a plain line every `every`
-    percent (and at the end); `disable` reports nothing. See the module docstring.
+    percent (and at the end); `min_interval`: no line sooner than this many seconds after the
+    previous one, except the last (for loops too quick for 10 lines to say anything); `disable`
+    reports nothing. See the module docstring.
     """
     return Progress(iterable, total=total, desc=desc, unit=unit, every=every, disable=disable, stream=stream,
-                    interval=interval, leave=leave)
+                    interval=interval, leave=leave, min_interval=min_interval)

@@ -103,3 +103,9 @@ def test_a_pipe_and_a_log_file_get_plain_lines(tmp_path):
         assert "\r" not in text
         lines = text.splitlines()
         assert len(lines) == 10 and all(line.startswith("job: ") for line in lines), text
+
+
+def test_min_interval_keeps_only_the_last_line_of_a_quick_loop():
+    out = io.StringIO()
+    assert len(list(progress(range(30), desc="probe", stream=out, min_interval=3600))) == 30
+    assert [line.split(",")[0] for line in lines_of(out)] == ["probe: 100% 30/30 it"]

@@ -329,7 +329,7 @@ def probe_all(paths: Sequence[Path], nj: int, sample_rate: Optional[int], strict
 
     with ThreadPoolExecutor(max_workers=max(1, nj)) as pool:
         infos = list(progress_bar(pool.map(probe, paths), total=len(paths), desc=progress or "probe",
-                                  disable=not progress, unit="file"))
+                                  disable=not progress, unit="file", min_interval=5.0))
     return infos
 
 
