@@ -1,4 +1,4 @@
-"""tsepn.metrics signal metrics against closed forms and independent packages."""
+"""tsepn.scoring.metrics signal metrics against closed forms and independent packages."""
 import warnings
 
 import fast_bss_eval
@@ -7,7 +7,7 @@ import pesq
 import pytest
 from pystoi import stoi as pystoi_stoi
 
-from tsepn import metrics
+from tsepn.scoring import metrics
 
 SR = 16000
 

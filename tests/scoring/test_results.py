@@ -4,8 +4,8 @@ import json
 import pytest
 
 from tsepn.bin import make_results
-from tsepn.paper_numbers import CONDITIONS, PAPER_NUMBERS, paper_number
-from tsepn.results import PLOT_NAME, ResultsError
+from tsepn.scoring.paper_numbers import CONDITIONS, PAPER_NUMBERS, paper_number
+from tsepn.scoring.results import PLOT_NAME, ResultsError
 
 
 def fake_score_dir(directory, si_snri, snri=10.0, extra=None, per_utt=True):

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from tsepn.paper_numbers import CONDITIONS, PAPER_NUMBERS
-from tsepn.results import ModelScores, ResultsError, write_results
+from tsepn.scoring.paper_numbers import CONDITIONS, PAPER_NUMBERS
+from tsepn.scoring.results import ModelScores, ResultsError, write_results
 
 log = logging.getLogger("tsepn.make_results")
 

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence
 
 import tsepn
 from tsepn.fileio import atomic_path, write_text_atomic
-from tsepn.paper_numbers import CONDITION_TITLES, CONDITIONS, paper_number
+from tsepn.scoring.paper_numbers import CONDITION_TITLES, CONDITIONS, paper_number
 
 log = logging.getLogger(__name__)
 
