@@ -75,3 +75,32 @@ def test_example_scorer_wer_against_the_asr_of_the_reference(sentences):
     assert not errors and noisy["wer"] >= 0.5
     silent, _ = scorer("k", clean[None], np.zeros((1, len(clean))))
     assert silent["wer"] is None  # no reference speech: undefined, not an error
+
+
+def test_score_cli_with_dnsmos_and_wer_in_parallel_workers(sentences, tmp_path):
+    """tsepn-score --metrics dnsmos wer with no file brought by hand; --nj 2 (each worker loads the
+    ONNX session and the recogniser once) gives the same table as one process."""
+    import soundfile as sf
+
+    from tsepn.bin import score
+
+    lines = {"ref": [], "est": []}
+    for i, clean in enumerate(sentences[:2]):
+        for role, audio in (("ref", clean), ("est", add_white_noise(clean, 20.0, seed=i))):
+            path = tmp_path / f"{role}{i}.wav"
+            sf.write(path, audio, SR, subtype="FLOAT")
+            lines[role].append(f"utt{i} {path}")
+    for role, rows in lines.items():
+        (tmp_path / f"{role}.scp").write_text("\n".join(rows) + "\n")
+    tables = []
+    for nj in ("1", "2"):
+        argv = ["--ref", str(tmp_path / "ref.scp"), "--est", str(tmp_path / "est.scp"), "--out-dir", str(tmp_path / f"nj{nj}"),
+                "--metrics", "dnsmos", "wer", "--asr", "pocketsphinx", "--asr-opt", "maxhmmpf=3000", "--nj", nj]
+        summary = score.run(score.parse_args(argv), argv)
+        assert summary["dnsmos"]["n"] == 2 and summary["dnsmos_sig"]["n"] == 2 and summary["wer"]["n"] == 2
+        assert "unavailable" not in summary
+        assert summary["computed"]["wer"] == "ASR pocketsphinx [maxhmmpf=3000]; reference = asr_of_reference"
+        assert "speechmos" in summary["computed"]["dnsmos"]
+        tables.append((tmp_path / f"nj{nj}" / "per_utt.csv").read_text())
+    assert tables[0] == tables[1]
+    assert tables[0].splitlines()[0] == "utt,dnsmos,dnsmos_sig,dnsmos_bak,wer"

@@ -75,6 +75,18 @@ def wer(ref_text: str, hyp_text: str) -> Optional[float]:
 # --------------------------------------------------------------------------- back ends
 
 
+def _typed(value: str):
+    """An --asr-opt string as the int, float or bool it spells (else the string)."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            pass
+    return value
+
+
 def mono_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """`[T]`/`[C, T]` audio as float32 mono at 16 kHz (channels averaged), what every back end takes."""
     return _to_16k(_as_channels(audio), sample_rate).mean(axis=0).astype(np.float32)
@@ -124,7 +136,8 @@ class PocketSphinxBackend(AsrBackend):
     replace them. A weak recogniser next to Whisper: its WERs are for comparing
     systems scored alike, not with the paper's numbers."""
 
-    def __init__(self, hmm: Optional[str] = None, lm: Optional[str] = None, dict: Optional[str] = None):  # noqa: A002
+    def __init__(self, hmm: Optional[str] = None, lm: Optional[str] = None, dict: Optional[str] = None,  # noqa: A002
+                 **decoder_options: str):
         try:
             from pocketsphinx import Decoder
         except ImportError:
@@ -135,8 +148,14 @@ class PocketSphinxBackend(AsrBackend):
                 if not Path(value).exists():
                     raise AsrUnavailable(f"--asr-opt {option}={value}: no such file or folder")
                 config[option] = value
-        self.decoder = Decoder(**config)
-        self.name = "pocketsphinx" + ("" if not (hmm or lm or dict) else " (own model)")
+        # any other decoder parameter, e.g. maxhmmpf=3000 (about 3x faster, see docs/scoring.md)
+        config.update({k: _typed(v) for k, v in decoder_options.items()})
+        try:
+            self.decoder = Decoder(**config)
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise AsrUnavailable(f"pocketsphinx: bad decoder option(s) {sorted(decoder_options)}: {err}") from None
+        extra = [f"{k}={v}" for k, v in sorted(decoder_options.items())]
+        self.name = "pocketsphinx" + (" (own model)" if (hmm or lm or dict) else "") + (f" [{', '.join(extra)}]" if extra else "")
 
     def transcribe(self, key: str, audio: np.ndarray, sample_rate: int) -> str:
         pcm = np.clip(np.round(mono_16k(audio, sample_rate) * 32767.0), -32768, 32767).astype(np.int16)

@@ -326,6 +326,7 @@ def score_set(
 
     scorer, unavailable = check_resources(spec, keys)
     unavailable = dict(declared_unavailable or {}, **unavailable)
+    how = computed_with(spec, scorer)
     columns = metric_columns(spec.metrics, mix is not None)
     jobs = [(k, {"ref": ref[k], "est": est[k], "mix": mix[k] if mix else None}, spec.sample_rate) for k in keys]
 
@@ -346,7 +347,8 @@ def score_set(
                     log.warning(note)
 
     if nj > 1:
-        scorer = None  # each worker loads its own ONNX session and recogniser, once
+        # each worker loads its own ONNX session and recogniser, once (the parent's copy only checked them)
+        scorer = None
         with multiprocessing.get_context("spawn").Pool(nj, initializer=_init_worker, initargs=(spec,)) as pool:
             collect(pool.imap(_score_one, jobs, chunksize=max(1, min(16, len(jobs) // (4 * nj)))))
     else:
@@ -357,7 +359,7 @@ def score_set(
     if errors:
         log.warning("%d example(s) had a failing metric; see %s", len(errors), Path(out_dir) / "errors.txt")
 
-    extra = {"n_examples": len(keys), "n_trimmed": trimmed, "computed": computed_with(spec, scorer)}
+    extra = {"n_examples": len(keys), "n_trimmed": trimmed, "computed": how}
     if unavailable:
         extra["unavailable"] = unavailable
     info = dict(info or {}, ref=ref_scp, est=est_scp, mix=mix_scp, metrics=list(spec.metrics), sample_rate=spec.sample_rate)
