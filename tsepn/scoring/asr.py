@@ -148,7 +148,7 @@ class PocketSphinxBackend(AsrBackend):
                 if not Path(value).exists():
                     raise AsrUnavailable(f"--asr-opt {option}={value}: no such file or folder")
                 config[option] = value
-        # any other decoder parameter, e.g. maxhmmpf=3000 (about 3x faster, see docs/scoring.md)
+        # any other decoder parameter, e.g. maxhmmpf=3000 (about half the CPU, see docs/scoring.md)
         config.update({k: _typed(v) for k, v in decoder_options.items()})
         try:
             self.decoder = Decoder(**config)
