@@ -285,9 +285,12 @@ def check_resources(spec: ScoreSpec, ref_keys: Sequence[str]) -> Tuple[Optional[
         spec.metrics.remove(metric)
     try:
         scorer = build_scorer(spec)
-    except AsrUnavailable as err:
-        log.warning("wer unavailable: %s", err)
-        unavailable["wer"] = str(err)
+    except Exception as err:  # the recogniser could not be built: WER is unavailable, the rest is scored
+        if "wer" not in spec.metrics:
+            raise
+        reason = str(err) if isinstance(err, AsrUnavailable) else f"{spec.asr}: {type(err).__name__}: {err}"
+        log.warning("wer unavailable: %s", reason)
+        unavailable["wer"] = reason
         spec.metrics.remove("wer")
         scorer = build_scorer(spec)
     return scorer, unavailable
