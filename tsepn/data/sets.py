@@ -95,8 +95,9 @@ _transcripts: Dict[str, Dict[str, str]] = {}
 def _corpus_transcripts(speech_dir: str) -> Dict[str, str]:
     """The speech data dir's `text` ({} when it has none), read once per process."""
     if speech_dir not in _transcripts:
-        path = Path(speech_dir) / "text"
-        _transcripts[speech_dir] = read_table(path) if path.is_file() else {}
+        path = Path(speech_dir) / "text"  # a key alone = an utterance without words (Kaldi allows it)
+        _transcripts[speech_dir] = ({f[0]: " ".join(f[1:]) for _, f in iter_table(path, min_fields=1)}
+                                    if path.is_file() else {})
     return _transcripts[speech_dir]
 
 

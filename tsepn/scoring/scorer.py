@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tsepn.audio import read_audio
-from tsepn.fileio import read_table, write_text_atomic
+from tsepn.fileio import iter_table, read_table, write_text_atomic
 from tsepn.scoring import metrics as sm
 from tsepn.scoring.asr import AsrBackend, AsrUnavailable, build_asr, normalize_text, wer
 from tsepn.scoring.dnsmos import DnsMos, load_dnsmos
@@ -202,10 +202,15 @@ class ScoreSpec:
     dnsmos_model: Optional[str] = None
 
 
+def read_transcripts(path: str) -> Dict[str, str]:
+    """A Kaldi `text` file; a key alone is an example without words."""
+    return {fields[0]: " ".join(fields[1:]) for _, fields in iter_table(path, min_fields=1)}
+
+
 def build_scorer(spec: ScoreSpec) -> ExampleScorer:
     """One scorer: the ONNX session and the recogniser are loaded here, once."""
     asr = build_asr(spec.asr, spec.asr_options) if "wer" in spec.metrics else None
-    transcripts = read_table(spec.text) if spec.text and "wer" in spec.metrics else None
+    transcripts = read_transcripts(spec.text) if spec.text and "wer" in spec.metrics else None
     dnsmos = DnsMos(spec.dnsmos_model) if "dnsmos" in spec.metrics else None
     return ExampleScorer(spec.metrics, spec.sample_rate, asr=asr, transcripts=transcripts, dnsmos=dnsmos,
                          wer_reference=spec.wer_reference)
@@ -271,7 +276,7 @@ def check_resources(spec: ScoreSpec, ref_keys: Sequence[str]) -> Tuple[Optional[
             elif not Path(spec.text).is_file():
                 unavailable["wer"] = f"{spec.text}: no such transcript file"
             else:
-                table = read_table(spec.text)
+                table = read_transcripts(spec.text)
                 covered = [k for k in ref_keys if normalize_words(table.get(k, ""))]
                 if not covered:
                     unavailable["wer"] = f"{spec.text}: no example has a reference transcript with words"
