@@ -4,7 +4,7 @@ import json
 import pytest
 
 from tsepn.bin import make_results
-from tsepn.scoring.paper_numbers import CONDITIONS, PAPER_NUMBERS, paper_number
+from tsepn.scoring.paper_numbers import CONDITIONS, PAPER_NUMBERS, paper_for_system, paper_number
 from tsepn.scoring.results import PLOT_NAME, ResultsError
 
 
@@ -113,3 +113,7 @@ def test_paper_numbers_module():
     assert paper_number("proposed", "m3e3", "snri") is None
     assert paper_number(None, "m2e2", "snri") is None
     assert "si_sdri" not in PAPER_NUMBERS["improved"]["m2e2"]  # their "SISDRi" is a BSS SDRi
+    # the paper's PESQ is pypesq's raw narrow-band score: stored beside pesq_nb_raw, never wide-band pesq
+    assert paper_number("proposed", "m2e2", "pesq_nb_raw") == (2.07, None) and paper_number("proposed", "m2e2", "pesq") is None
+    assert paper_for_system("proposed") == "proposed" and paper_for_system("proposed_paper") == "proposed"
+    assert paper_for_system("USEF_TFGridNet") == "usef_tfgridnet" and paper_for_system("voicefilter") is None
