@@ -16,7 +16,7 @@ def fake_score_dir(directory, si_snri, snri=10.0, extra=None, per_utt=True):
         "sdri": {"mean": si_snri + 0.5, "std": 3.5, "n": 4, "undefined": 0, "failed": 0},
         "pesq": {"mean": 2.5, "std": 0.4, "n": 3, "undefined": 0, "failed": 1},
         "pesq_nb_raw": {"mean": 1.9, "std": 0.3, "n": 4, "undefined": 0, "failed": 0},
-        "computed": {"wer": "ASR pocketsphinx; reference = asr_of_reference", "dnsmos": "DNSMOS P.835 OVRL, speechmos sig_bak_ovr.onnx"},
+        "computed": {"wer": "ASR pocketsphinx; reference = asr_of_reference", "dnsmos": "DNSMOS P.835, non-personalised, speechmos sig_bak_ovr.onnx"},
         "wrong_speaker_rate": 0.25,
         "n_examples": 4,
         "n_trimmed": 0,

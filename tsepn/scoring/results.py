@@ -62,7 +62,7 @@ ROWS = (
     Row("dnsmos", "DNSMOS OVRL", 2, "DNSMOS P.835, speechmos model", "comparable when computed with the speechmos model"),
     Row("dnsmos_sig", "DNSMOS SIG", 2, "DNSMOS P.835, speechmos model", None, "dnsmos"),
     Row("dnsmos_bak", "DNSMOS BAK", 2, "DNSMOS P.835, speechmos model", None, "dnsmos"),
-    Row("wer", "WER", 3, "ASR back end", "not comparable: another ASR system (the paper does not name its own)"),
+    Row("wer", "WER", 3, "no ASR run (tsepn-score --asr NAME)", "not comparable: another ASR system (the paper does not name its own)"),
     Row("itd_err_us", "ITD error (µs)", 1, "abs(ITD(ŝ)−ITD(s)), cross-correlation peak within ±1 ms", None, "itd"),
     Row("ild_err_db", "ILD error (dB)", 2, "abs(ILD(ŝ)−ILD(s))", None, "ild"),
 )

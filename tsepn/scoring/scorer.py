@@ -385,7 +385,7 @@ def computed_with(spec: ScoreSpec, scorer: Optional[ExampleScorer]) -> Dict[str,
         how["pesq_nb_raw"] = "raw narrow-band P.862 (pypesq's number), inverted from the pesq package's MOS-LQO"
     if "dnsmos" in spec.metrics:
         model = spec.dnsmos_model or "speechmos sig_bak_ovr.onnx"
-        how["dnsmos"] = f"DNSMOS P.835 OVRL, non-personalised, {model}"
+        how["dnsmos"] = f"DNSMOS P.835, non-personalised, {model}"
     if "wer" in spec.metrics:
         name = scorer.asr.name if scorer is not None and scorer.asr is not None else spec.asr
         how["wer"] = f"ASR {name}; reference = {spec.wer_reference}"
