@@ -193,3 +193,31 @@ def test_parallel_jobs_give_the_same_table(tmp_path):
     run_score(scps, tmp_path / "one", "--metrics", "snr", "sdr")
     run_score(scps, tmp_path / "two", "--metrics", "snr", "sdr", "--nj", "2")
     assert (tmp_path / "one" / "per_utt.csv").read_text() == (tmp_path / "two" / "per_utt.csv").read_text()
+
+
+def test_target_absent_set_scores_output_energy_only(tmp_path):
+    """test_absent: silent references; the default metrics leave the reference-based columns
+    undefined (not failed) and out_energy_rel_db measures how much of the mixture comes out."""
+    from tsepn.bin import make_results
+
+    def absent(key, role, audio, rate):
+        if role == "ref":
+            return np.zeros_like(audio), rate
+        if role == "est":  # utt0 lets the mixture through at -6 dB, the others at -20 dB
+            return audio * 0 + (0.5 if key == "utt0" else 0.1) * sf.read(tmp_path / f"mix_{key}.wav", dtype="float32")[0][None], rate
+        return audio, rate
+
+    scps = make_set(tmp_path, n_examples=3, samples=2 * SR)
+    make_set(tmp_path, n_examples=3, samples=2 * SR, tweak=absent)  # rewrites ref/est from the written mixtures
+    out = tmp_path / "exp" / "score_test_absent"
+    summary = run_score(scps, out, "--metrics", "si_snr", "pesq_nb_raw", "stoi", "out_energy_rel_db")
+    assert summary["si_snri"]["n"] == 0 and summary["si_snri"]["undefined"] == 3 and summary["si_snri"]["failed"] == 0
+    assert summary["pesq_nb_raw"]["undefined"] == 3 and summary["stoi"]["undefined"] == 3
+    assert summary["out_energy_rel_db"]["n"] == 3
+    rows = {r[0]: r for r in read_csv(out / "per_utt.csv")[1:]}
+    assert float(rows["utt0"][-1]) == pytest.approx(20 * np.log10(0.5), abs=1e-3)
+    assert float(rows["utt1"][-1]) == pytest.approx(-20.0, abs=1e-3)
+    assert summary["wrong_speaker_rate"] is None and not (out / "errors.txt").exists()
+    assert make_results.main(["--exp-dir", str(tmp_path / "exp")]) == 0
+    section = (tmp_path / "exp" / "RESULTS.md").read_text().split("## Target absent (test_absent)", 1)[1]
+    assert f"| exp | {summary['out_energy_rel_db']['mean']:.2f} ± {summary['out_energy_rel_db']['std']:.2f} |" in section

@@ -402,7 +402,7 @@ def write_results(
     out = Path(out) if out else exp_dir / "RESULTS.md"
     for model in models:
         load_model_scores(model, prefix, conditions)
-    if not any(s is not None for model in models for s in [*model.summaries.values(), *model.controls.values()]):
+    if not any(s is not None for model in models for s in [*model.summaries.values(), *model.controls.values(), model.absent]):
         roots = ", ".join(str(m.score_root) for m in models)
         raise ResultsError(f"no score_{prefix}_<condition>/summary.json found under {roots}")
     plot_path = out.parent / PLOT_NAME
