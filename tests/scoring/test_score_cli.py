@@ -221,3 +221,27 @@ def test_target_absent_set_scores_output_energy_only(tmp_path):
     assert make_results.main(["--exp-dir", str(tmp_path / "exp")]) == 0
     section = (tmp_path / "exp" / "RESULTS.md").read_text().split("## Target absent (test_absent)", 1)[1]
     assert f"| exp | {summary['out_energy_rel_db']['mean']:.2f} ± {summary['out_energy_rel_db']['std']:.2f} |" in section
+
+
+def test_asr_transcripts_are_written_and_reference_transcripts_reused(tmp_path):
+    scps = make_set(tmp_path, n_examples=2)
+    hyp = tmp_path / "hyp"
+    hyp.write_text("utt0 hello world\nutt1 good evening\n")
+    first = tmp_path / "score_a"
+    # the transcript back end answers the same for reference and estimate: WER 0 against the ASR of the reference
+    summary = run_score(scps, first, "--metrics", "wer", "--asr", "transcript", "--asr-opt", f"text={hyp}")
+    assert summary["wer"]["mean"] == 0.0
+    assert (first / "asr_hyp.txt").read_text() == "utt0 hello world\nutt1 good evening\n"
+    assert (first / "asr_ref.txt").read_text() == (first / "asr_hyp.txt").read_text()
+    # reference transcripts of an earlier run are reused, not recognised again
+    refs = tmp_path / "asr_ref.txt"
+    refs.write_text("utt0 HELLO WORLD\nutt1 GOOD MORNING ALL\n")
+    summary = run_score(scps, tmp_path / "score_b", "--metrics", "wer", "--asr", "transcript", "--asr-opt", f"text={hyp}",
+                        "--asr-ref", str(refs))
+    assert summary["wer"]["mean"] == pytest.approx((0.0 + 2 / 3) / 2)
+    assert f"reference transcripts reused from {refs}" in summary["computed"]["wer"]
+    assert (tmp_path / "score_b" / "asr_ref.txt").read_text() == refs.read_text()
+    # a missing file: wer unavailable with the reason, nothing else lost
+    summary = run_score(scps, tmp_path / "score_c", "--metrics", "snr", "wer", "--asr", "transcript", "--asr-opt",
+                        f"text={hyp}", "--asr-ref", str(tmp_path / "nope.txt"))
+    assert "nope.txt" in summary["unavailable"]["wer"] and summary["snr"]["n"] == 2

@@ -63,6 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--wer-reference", choices=WER_REFERENCES, default="asr_of_reference",
                    help="reference words of wer: the back end's transcript of the clean reference (default), or "
                    "the --text transcript, which stage 3 writes only for examples whose target utterance is whole")
+    p.add_argument("--asr-ref", metavar="FILE",
+                   help="asr_ref.txt of an earlier scoring of the same references with the same back end: reused "
+                   "instead of recognising the references again (e.g. for the <set>_wrong_enroll control)")
     p.add_argument("--text", help="Kaldi text file of reference transcripts (wer with --wer-reference transcript_if_whole)")
     p.add_argument("--dnsmos-model", help="another DNSMOS P.835 ONNX model (default: the one speechmos ships)")
     p.add_argument("--unavailable", action="append", default=[], metavar="METRIC=REASON",
@@ -118,6 +121,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
         text=args.text,
         wer_reference=args.wer_reference,
         dnsmos_model=args.dnsmos_model,
+        ref_hyps=args.asr_ref,
     )
     info = {"command": shlex.join(["python", "-m", "tsepn.bin.score", *argv]), "tsepn_version": tsepn.__version__}
     summary = score_set(args.ref, args.est, args.out_dir, spec, mix_scp=args.mix, nj=args.nj, info=info,

@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tsepn.audio import read_audio
-from tsepn.fileio import iter_table, read_table, write_text_atomic
+from tsepn.fileio import iter_table, read_table, write_table, write_text_atomic
 from tsepn.scoring import metrics as sm
 from tsepn.scoring.asr import AsrBackend, AsrUnavailable, build_asr, normalize_text, wer
 from tsepn.scoring.dnsmos import DnsMos, load_dnsmos
@@ -110,6 +110,7 @@ class ExampleScorer:
         transcripts: Optional[Dict[str, str]] = None,
         dnsmos: Optional[DnsMos] = None,
         wer_reference: str = "asr_of_reference",
+        ref_hyps: Optional[Dict[str, str]] = None,
     ):
         metric_columns(metrics, False)  # rejects unknown names
         self.metrics = [m for m in METRIC_NAMES if m in metrics]
@@ -118,6 +119,8 @@ class ExampleScorer:
         if wer_reference not in WER_REFERENCES:
             raise ValueError(f"wer reference {wer_reference!r}: expected one of {', '.join(WER_REFERENCES)}")
         self.wer_reference = wer_reference
+        self.ref_hyps = ref_hyps or {}  # ASR transcripts of the references made earlier (asr_ref.txt)
+        self.transcribed: Dict[str, str] = {}  # the last example's ASR output: "hyp", "ref_hyp"
         if "wer" in self.metrics and asr is None:
             raise ValueError("metric 'wer' needs an ASR back end")
         if "wer" in self.metrics and wer_reference == "transcript_if_whole" and transcripts is None:
@@ -140,6 +143,7 @@ class ExampleScorer:
     ) -> Tuple[Dict[str, Optional[float]], Dict[str, str]]:
         values: Dict[str, Optional[float]] = {}
         errors: Dict[str, str] = {}
+        self.transcribed = {}
         for name in self.metrics:
             try:
                 produced = self._compute(name, key, est, ref, mix, values)
@@ -182,8 +186,14 @@ class ExampleScorer:
         else:
             if sm._is_silent(sm._as_channels(ref)):
                 return None
-            reference = self.asr.transcribe(key, sm._as_channels(ref), self.sample_rate)
-        return wer(reference, self.asr.transcribe(key, sm._as_channels(est), self.sample_rate))
+            if key in self.ref_hyps:
+                reference = self.ref_hyps[key]
+            else:
+                reference = self.asr.transcribe(key, sm._as_channels(ref), self.sample_rate)
+            self.transcribed["ref_hyp"] = reference
+        hypothesis = self.asr.transcribe(key, sm._as_channels(est), self.sample_rate)
+        self.transcribed["hyp"] = hypothesis
+        return wer(reference, hypothesis)
 
 
 # --------------------------------------------------------------------------- a set
@@ -200,6 +210,7 @@ class ScoreSpec:
     text: Optional[str] = None
     wer_reference: str = "asr_of_reference"
     dnsmos_model: Optional[str] = None
+    ref_hyps: Optional[str] = None  # asr_ref.txt of an earlier scoring of the same references, same back end
 
 
 def read_transcripts(path: str) -> Dict[str, str]:
@@ -212,8 +223,9 @@ def build_scorer(spec: ScoreSpec) -> ExampleScorer:
     asr = build_asr(spec.asr, spec.asr_options) if "wer" in spec.metrics else None
     transcripts = read_transcripts(spec.text) if spec.text and "wer" in spec.metrics else None
     dnsmos = DnsMos(spec.dnsmos_model) if "dnsmos" in spec.metrics else None
+    ref_hyps = read_transcripts(spec.ref_hyps) if spec.ref_hyps and "wer" in spec.metrics else None
     return ExampleScorer(spec.metrics, spec.sample_rate, asr=asr, transcripts=transcripts, dnsmos=dnsmos,
-                         wer_reference=spec.wer_reference)
+                         wer_reference=spec.wer_reference, ref_hyps=ref_hyps)
 
 
 def load_example(
@@ -256,7 +268,7 @@ def _score_one(job: Tuple[str, Dict[str, Optional[str]], int]):
     key, specs, sample_rate = job
     signals, note = load_example(key, specs, sample_rate)
     values, errors = _SCORER(key, signals["est"], signals["ref"], signals.get("mix"))
-    return key, values, errors, note
+    return key, values, errors, note, dict(_SCORER.transcribed)
 
 
 def check_resources(spec: ScoreSpec, ref_keys: Sequence[str]) -> Tuple[Optional[ExampleScorer], Dict[str, str]]:
@@ -340,13 +352,16 @@ def score_set(
 
     rows: Dict[str, Dict[str, Optional[float]]] = {}
     errors: Dict[str, Dict[str, str]] = {}
+    transcripts: Dict[str, Dict[str, str]] = {"hyp": {}, "ref_hyp": {}}
     trimmed = 0
     log.info("scoring %d examples with %s (%d job(s))", len(keys), ", ".join(columns), nj)
 
     def collect(results):
         nonlocal trimmed
-        for key, values, errs, note in tqdm(results, total=len(jobs), desc="score", unit="utt", disable=not progress):
+        for key, values, errs, note, said in tqdm(results, total=len(jobs), desc="score", unit="utt", disable=not progress):
             rows[key] = values
+            for kind, text in said.items():
+                transcripts[kind][key] = text
             if errs:
                 errors[key] = errs
             if note:
@@ -371,6 +386,13 @@ def score_set(
     if unavailable:
         extra["unavailable"] = unavailable
     info = dict(info or {}, ref=ref_scp, est=est_scp, mix=mix_scp, metrics=list(spec.metrics), sample_rate=spec.sample_rate)
+    # what the recogniser heard: for reading WERs, and asr_ref.txt to reuse (--asr-ref) for the same references
+    for kind, name in (("hyp", "asr_hyp.txt"), ("ref_hyp", "asr_ref.txt")):
+        path = Path(out_dir) / name
+        if transcripts[kind]:
+            write_table(path, sorted(transcripts[kind].items()))
+        elif path.exists():
+            path.unlink()  # stale from an earlier run
     return write_outputs(Path(out_dir), columns, rows, errors, mix is not None, extra, info)
 
 
@@ -389,6 +411,8 @@ def computed_with(spec: ScoreSpec, scorer: Optional[ExampleScorer]) -> Dict[str,
     if "wer" in spec.metrics:
         name = scorer.asr.name if scorer is not None and scorer.asr is not None else spec.asr
         how["wer"] = f"ASR {name}; reference = {spec.wer_reference}"
+        if spec.ref_hyps and spec.wer_reference == "asr_of_reference":
+            how["wer"] += f" (reference transcripts reused from {spec.ref_hyps})"
     return how
 
 
