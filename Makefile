@@ -26,6 +26,7 @@ test: venv
 bench: venv
 	tools/venv/bin/tsepn-bench render
 	tools/venv/bin/tsepn-bench model
+	tools/venv/bin/tsepn-bench demo
 
 clean-demo:
 	rm -rf $(RECIPE)/corpus $(RECIPE)/data $(RECIPE)/exp

@@ -34,6 +34,8 @@ exp=exp
 sample_rate=16000
 strict=false                # true: audio at another sample rate is an error (else: resampled, warned)
 system=proposed             # conf/systems/<system>/: the training steps; experiments in $exp/<system>/
+seed=""                     # stages 4-6: empty, the configs' own `seed:`; N: seed=N for every training
+                            # step, and the system's experiments in $exp/<system>_seedN/ instead
 train_args=""               # extra dotted overrides for every training step, e.g. "train.epochs=2"
 ntrain=auto                 # training processes on this machine (>1: torchrun, DistributedDataParallel);
                             # auto: one per GPU, else 2 on a CPU with >= 2 cores (one core each)
@@ -41,6 +43,10 @@ teacher_checkpoint=""       # an existing teacher model file: the system's stage
 decode_config=conf/decode.yaml
 test_sets="test_m2e2 test_m2e3 test_m3e2 test_m3e3"   # stage 7-8 (+ each <set>_wrong_enroll)
 wrong_enroll=true           # also decode/score the <testset>_wrong_enroll controls
+absent_sets="test_absent"   # stage 7-8: target-absent sets (no control), each where stage 3 made it
+asr=auto                    # stage 8 WER back end: auto = none on the mini corpus (it has no words),
+                            # pocketsphinx (offline, in tools/venv) on a real corpus; none = no WER
+asr_opts="maxhmmpf=3000"    # back-end options (--asr-opt), e.g. pocketsphinx beam; about 3x faster
 score_nj=2                  # processes for scoring
 paper_rows=""               # "system=row ...": the published row RESULTS.md shows beside a system
 
@@ -109,15 +115,21 @@ $(systems_help)
   --nj N                     parallel jobs (default $nj)
   --strict true|false        wrong sample rate = error (default $strict)
   --teacher-checkpoint FILE  use an existing teacher as the system's stage-4 step (not trained)
+  --seed N                   training seed of stages 4-6 (seed=N in every step); experiments in
+                             \$exp/<system>_seedN/ (default: the configs' seeds, in \$exp/<system>/)
   --train-args \"k=v ...\"    dotted config overrides for stages 4-6 (e.g. \"train.epochs=2\")
   --ntrain N                 training processes on this machine, DDP when > 1 (default $ntrain)
   --decode-config FILE --test-sets \"A B\" --wrong-enroll true|false   stages 7-8
+  --absent-sets \"A\"         target-absent sets decoded/scored too (default: $absent_sets)
+  --asr auto|none|pocketsphinx|whisper|...   WER back end of stage 8 (default $asr: none on
+                             the mini corpus, else pocketsphinx); --asr-opts \"k=v ...\" its options
   --mini-config FILE --simulate-config FILE --data DIR --exp DIR --corpus-dir DIR"
   . utils/parse_options.sh
   . utils/log.sh
   [ $# -eq 0 ] || die "unexpected arguments: $* (see --help)"
 
   [[ "$ntrain" = auto || "$ntrain" =~ ^[1-9][0-9]*$ ]] || die "--ntrain $ntrain: expected a positive integer or auto"
+  [[ -z "$seed" || "$seed" =~ ^[0-9]+$ ]] || die "--seed $seed: expected a non-negative integer"
   [ -z "$teacher_checkpoint" ] || [ -f "$teacher_checkpoint" ] || die "--teacher-checkpoint $teacher_checkpoint: no such file"
   if [ -z "$corpus" ]; then
     if [ -n "$librispeech_dir" ]; then corpus=librispeech; else corpus=mini; fi
@@ -143,7 +155,18 @@ $(systems_help | grep . || echo "    (none)")"
     eval_sets+=" $set_name"
     [ "$wrong_enroll" = true ] && eval_sets+=" ${set_name}_wrong_enroll"
   done
+  for set_name in $absent_sets; do   # only where stage 3 made it (simulate config's sets)
+    [ -f "$data/$set_name/.done" ] && eval_sets+=" $set_name"
+  done
+  if [ "$asr" = auto ]; then
+    if [ "$corpus" = mini ]; then asr=none; else asr=pocketsphinx; fi
+  fi
   local sys_exp=$exp/$system   # ${exp} of the system's configs
+  local seed_args=()
+  if [ -n "$seed" ]; then      # another seed: another experiment folder, every step seeded alike
+    sys_exp=$exp/${system}_seed$seed
+    seed_args=("seed=$seed")
+  fi
   local final_dir=""
   [ -z "$(final_config "$system")" ] || final_dir=$sys_exp/$(step_name "$(final_config "$system")")
 
@@ -204,7 +227,7 @@ $(systems_help | grep . || echo "    (none)")"
       dir=$sys_exp/$(step_name "$config")
       log "Stage $n: $system, training step $(step_name "$config") ($config -> $dir)"
       train --config "$config" --exp-dir "$dir" --resume \
-        --var "data=$data" --var "exp=$sys_exp" --var "simulate_config=$simulate_config" $train_args
+        --var "data=$data" --var "exp=$sys_exp" --var "simulate_config=$simulate_config" "${seed_args[@]}" $train_args
     done
   done
 
@@ -221,10 +244,21 @@ $(systems_help | grep . || echo "    (none)")"
 
   if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     log "Stage 8: score$eval_sets, $final_dir/RESULTS.md, $exp/RESULTS.md"
+    local score_opts opt
     for set_name in $eval_sets; do
+      score_opts=()
+      if [ "$asr" = none ]; then
+        score_opts+=(--unavailable "wer=no words (the $corpus corpus)")
+      else
+        score_opts+=(--asr "$asr")
+        for opt in $asr_opts; do score_opts+=(--asr-opt "$opt"); done
+        # a control has the same targets as its set: reuse the recogniser's reference transcripts
+        [[ "$set_name" != *_wrong_enroll ]] ||
+          score_opts+=(--asr-ref "$final_dir/score_${set_name%_wrong_enroll}/asr_ref.txt")
+      fi
       python -m tsepn.bin.score --ref "$data/$set_name/ref.scp" --mix "$data/$set_name/mix.scp" \
         --est "$final_dir/decode_$set_name/est.scp" --out-dir "$final_dir/score_$set_name" \
-        --sample-rate "$sample_rate" --nj "$score_nj"
+        --sample-rate "$sample_rate" --nj "$score_nj" "${score_opts[@]}"
     done
     local results_opts=() row systems=()
     row=$(paper_row "$system")

@@ -2,6 +2,7 @@
 
     tsepn-bench render ...   data pipeline (tsepn.bench_render)
     tsepn-bench model ...    model speed (tsepn.bench_model)
+    tsepn-bench demo ...     the demo's training stages: s/example, projected time vs budget (tsepn.bench_demo)
 
 Each benchmark prints informative lines and, last, `name value` lines.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model"}
+BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model", "demo": "tsepn.bench_demo"}
 
 
 def main(argv=None) -> None:

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from tqdm import tqdm
+from tsepn.progress import progress
 
 from tsepn.audio import read_audio, write_audio
-from tsepn.bin.score import check_keys
+from tsepn.scoring.scorer import check_keys
 from tsepn.config import ConfigError, load_config
 from tsepn.fileio import read_table, write_table, write_text_atomic
 
@@ -132,7 +132,7 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
     entries = []
     skipped = clipped = 0
     model_seconds = audio_seconds = 0.0
-    for key in tqdm(keys, desc=f"decode job {args.job}/{args.nj}", unit="utt"):
+    for key in progress(keys, desc=f"decode job {args.job}/{args.nj}", unit="utt"):
         if "/" in key or key.startswith("."):
             raise DecodeError(f"{key!r}: an example key cannot be used as a file name")
         path = audio_dir / f"{key}.{suffix}"

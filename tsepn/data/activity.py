@@ -199,16 +199,15 @@ def _detect_one(args) -> Tuple[str, List[Span]]:
 def compute_dir_activity(data_dir, cfg: Optional[ActivityConfig] = None, nj: int = 1, sample_rate: int = 16000,
                          strict: bool = False, progress: bool = True) -> Dict[str, List[Span]]:
     """Detect speech in every utterance of `data_dir/wav.scp` and write `data_dir/activity`."""
-    from tqdm import tqdm
-
     from tsepn.fileio import read_table
+    from tsepn.progress import progress as progress_bar
 
     data_dir = Path(data_dir)
     cfg = cfg or ActivityConfig()
     wav = read_table(data_dir / "wav.scp")
     tasks = [(utt, spec, sample_rate, strict, cfg) for utt, spec in wav.items()]
     results: Dict[str, List[Span]] = {}
-    bar = tqdm(total=len(tasks), desc=f"activity {data_dir.name}", unit="utt", disable=not progress, mininterval=1.0)
+    bar = progress_bar(total=len(tasks), desc=f"activity {data_dir.name}", unit="utt", disable=not progress)
     if nj > 1 and len(tasks) > 1:
         import multiprocessing
 

@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,7 +316,7 @@ def _to_datadir(path: Path, tables: Dict[str, _Table]) -> DataDir:
 def probe_all(paths: Sequence[Path], nj: int, sample_rate: Optional[int], strict: bool,
               channels: Optional[Iterable[int]], progress: str = "") -> List[AudioInfo]:
     """audio_info for every file (threads: header reads are I/O bound); errors name the file."""
-    from tqdm import tqdm
+    from tsepn.progress import progress as progress_bar
 
     allowed = tuple(channels) if channels is not None else None
 
@@ -329,8 +328,8 @@ def probe_all(paths: Sequence[Path], nj: int, sample_rate: Optional[int], strict
         return info
 
     with ThreadPoolExecutor(max_workers=max(1, nj)) as pool:
-        infos = list(tqdm(pool.map(probe, paths), total=len(paths), desc=progress or "probe",
-                          disable=not (progress and sys.stderr.isatty()), unit="file", mininterval=1.0))
+        infos = list(progress_bar(pool.map(probe, paths), total=len(paths), desc=progress or "probe",
+                                  disable=not progress, unit="file", min_interval=5.0))
     return infos
 
 

@@ -508,7 +508,7 @@ def make_mini_corpus(cfg: MiniCorpusConfig, out_dir, nj: int = 1, progress: bool
 
     `out_dir` must be new or empty. Output is a function of `cfg` alone (not of `nj`).
     """
-    from tqdm import tqdm
+    from tsepn.progress import progress as progress_bar
 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -521,7 +521,7 @@ def make_mini_corpus(cfg: MiniCorpusConfig, out_dir, nj: int = 1, progress: bool
     ]
     tasks = [(_write_speaker, a) for a in speech_args] + [(_write_noise, a) for a in noise_args]
     results = []
-    bar = tqdm(total=len(tasks), desc="mini corpus", unit="file-group", disable=not progress)
+    bar = progress_bar(total=len(tasks), desc="mini corpus", unit="file-group", disable=not progress)
     if nj > 1:
         import multiprocessing
 

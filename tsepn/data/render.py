@@ -308,17 +308,22 @@ class Renderer:
         for rec in RECORDINGS:
             images[rec], segments[rec] = self._place_sources(spec, speech, held, rec)
         target = spec["sources"][0]["name"]
-        ref = images["mix"][target]
-        direct = self._direct_reference(spec)
-        if direct is not None:  # binaural, reference "direct": the target through its direct sound only
-            ref = direct
-        # SNR of the target image in the mixture to the noise (whichever reference is asked for)
-        noise_power = _power(images["mix"][target]) / 10.0 ** (spec["snr_db"] / 10.0)
+        ref = images["mix"].get(target)
+        direct = None
+        if ref is None:  # target-absent example: silent reference; the noise keeps the level it would have
+            ref = np.zeros((spec["channels"], spec["lengths"]["mix"]), dtype=np.float32)
+            noise_power = 10.0 ** (spec["target_level_db"] / 10.0) / 10.0 ** (spec["snr_db"] / 10.0)
+        else:
+            # SNR of the target image in the mixture to the noise (whichever reference is asked for)
+            noise_power = _power(ref) / 10.0 ** (spec["snr_db"] / 10.0)
+            direct = self._direct_reference(spec)
+            if direct is not None:  # binaural, reference "direct": the target through its direct sound only
+                ref = direct
         signals = {rec: self._add_noise(spec, rec, images[rec], noise_power) for rec in RECORDINGS}
         pos_clean = images["pos"][target]
-        if direct is not None:
-            direct_pos = self._direct_reference(spec, "pos")
-            pos_clean = pos_clean if direct_pos is None else direct_pos
+        direct_pos = self._direct_reference(spec, "pos")  # binaural, reference "direct" (else None)
+        if direct_pos is not None:
+            pos_clean = direct_pos
         signals["ref"], signals["pos_clean"] = ref, pos_clean
         scale = _peak_scale(signals.values())
         if scale != 1.0:

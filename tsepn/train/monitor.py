@@ -9,9 +9,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from tqdm import tqdm
-
 from tsepn.fileio import atomic_path
+from tsepn.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,7 @@ class Monitor:
                 self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
 
     def progress(self, iterable: Iterable, total: int, desc: str):
-        return tqdm(iterable, total=total, desc=desc, unit="batch", disable=not self.show_progress,
-                    dynamic_ncols=True, leave=False)
+        return progress(iterable, total=total, desc=desc, unit="batch", disable=not self.show_progress, leave=False)
 
     def step(self, step: int, loss: float, lrs: Dict[str, float]) -> None:
         if self.writer is not None:
