@@ -164,3 +164,16 @@ def test_real_tiny_model_decodes_resumes_and_scores(tmp_path):
     score_argv = ["--ref", str(set_dir / "mix.scp"), "--est", str(out / "est.scp"), "--out-dir", str(tmp_path / "score"), "--metrics", "snr", "sdr"]
     summary = score.run(score.parse_args(score_argv), score_argv)
     assert summary["snr"]["n"] == 3 and np.isfinite(summary["sdr"]["mean"])
+
+
+def test_merge_after_a_single_job(tmp_path, toy_checkpoint):
+    """`--nj 1` (the recipe with --nj 1): the one job writes est.scp; merging it only checks the keys."""
+    ckpt, _ = toy_checkpoint
+    set_dir = make_set_dir(tmp_path, n=3)
+    out = tmp_path / "dec"
+    assert decode.main(["--checkpoint", str(ckpt), "--set-dir", str(set_dir), "--out-dir", str(out), "--nj", "1", "--job", "1"]) == 0
+    before = (out / "est.scp").read_text()
+    assert decode.main(["--merge", "--out-dir", str(out), "--nj", "1", "--set-dir", str(set_dir)]) == 0
+    assert (out / "est.scp").read_text() == before and len(before.splitlines()) == 3
+    (set_dir / "mix.scp").write_text((set_dir / "mix.scp").read_text() + "exX x.wav\n")
+    assert decode.main(["--merge", "--out-dir", str(out), "--nj", "1", "--set-dir", str(set_dir)]) == 1

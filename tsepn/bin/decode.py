@@ -177,6 +177,8 @@ def merge(args) -> Path:
     """Join DIR/est.{1..N}.scp into DIR/est.scp; every split must be present."""
     out_dir = Path(args.out_dir)
     parts = [out_dir / f"est.{j}.scp" for j in range(1, args.nj + 1)]
+    if args.nj == 1 and not parts[0].is_file() and (out_dir / "est.scp").is_file():
+        parts = [out_dir / "est.scp"]  # a single job writes est.scp itself: only the key check is left
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
         raise DecodeError(f"cannot merge, missing split(s): {', '.join(missing)}")
