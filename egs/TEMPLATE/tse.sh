@@ -49,6 +49,7 @@ asr=auto                    # stage 8 WER back end: auto = none on the mini corp
 asr_opts="maxhmmpf=3000"    # back-end options (--asr-opt), e.g. pocketsphinx beam; about 3x faster
 score_nj=2                  # processes for scoring
 paper_rows=""               # "system=row ...": the published row RESULTS.md shows beside a system
+recipe_help=""              # --help lines of the recipe's own options (set in its run.sh)
 
 # ---- helpers -------------------------------------------------------------------------------
 # The training configs of stage N of system S, in name order: step_configs S N
@@ -123,7 +124,8 @@ $(systems_help)
   --absent-sets \"A\"         target-absent sets decoded/scored too (default: $absent_sets)
   --asr auto|none|pocketsphinx|whisper|...   WER back end of stage 8 (default $asr: none on
                              the mini corpus, else pocketsphinx); --asr-opts \"k=v ...\" its options
-  --mini-config FILE --simulate-config FILE --data DIR --exp DIR --corpus-dir DIR"
+  --mini-config FILE --simulate-config FILE --data DIR --exp DIR --corpus-dir DIR${recipe_help:+
+$recipe_help}"
   . utils/parse_options.sh
   . utils/log.sh
   [ $# -eq 0 ] || die "unexpected arguments: $* (see --help)"

@@ -14,5 +14,7 @@
 . ./tse.sh
 export brir_dir=""          # folder holding CIPIC/ RRBRIR/ ASH-Listening-Set-8.0/ CATT_RIRs/ (stage 1;
                             # tools/download_brirs.sh); empty: brirs/ beside LibriSpeech/ (mini corpus)
+recipe_help="  --brir-dir DIR             the BRIR sets CIPIC/ RRBRIR/ ASH-Listening-Set-8.0/ CATT_RIRs/
+                             (tools/download_brirs.sh); default: brirs/ of the mini corpus"
 paper_rows=""               # PAPER.md has no binaural figures to show beside the results
 tse_main "$@"
