@@ -126,24 +126,6 @@ class TrainConf:
 
 
 @dataclass
-class AdversarialConf:
-    """A discriminator with its own optimizer (tsepn.train.adversarial); off unless enabled."""
-
-    enabled: bool = False
-    discriminator: Dict[str, Any] = field(default_factory=lambda: {"name": "multiscale", "args": {}})
-    output: str = "wave"  # the model output judged as fake
-    target: str = "ref"  # the batch field judged as real
-    loss: str = "lsgan"  # lsgan | hinge
-    weight: float = 1.0  # the generator's adversarial term
-    lr: float = 1e-4  # the discriminator's Adam
-    betas: List[float] = field(default_factory=lambda: [0.5, 0.9])
-    warmup_steps: int = 0  # generator steps with no adversarial part
-    discriminator_steps: int = 0  # then discriminator-only steps before the generator's term starts
-    gradient_penalty: float = 0.0  # weight of the penalty on interpolates (0: off)
-    grad_clip: float = 0.0  # the discriminator's max gradient norm (0: off)
-
-
-@dataclass
 class TrainConfig:
     task: TaskConf
     model: ModelConf
@@ -154,7 +136,6 @@ class TrainConfig:
     optim: OptimConf = field(default_factory=OptimConf)
     scheduler: SchedulerConf = field(default_factory=SchedulerConf)
     train: TrainConf = field(default_factory=TrainConf)
-    adversarial: AdversarialConf = field(default_factory=AdversarialConf)
 
 
 def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
@@ -217,11 +198,6 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
         fail("data.examples_per_epoch", "must be >= 1")
     if not cfg.loss:
         fail("loss", "at least one loss term is needed")
-    if cfg.adversarial.enabled:
-        if task.kind != "extract":
-            fail("adversarial.enabled", f"adversarial refinement needs an extract task, not {task.kind}")
-        if len(cfg.adversarial.betas) != 2:
-            fail("adversarial.betas", "must be two numbers")
     try:
         build_loss(loss_spec(cfg))
     except ValueError as err:

@@ -250,8 +250,6 @@ class ExtractTask(Task):
     def __init__(self, model, loss, trained, inputs, chunk: Optional[int], detach: bool):
         super().__init__(model, loss, trained, inputs)
         self.chunk, self.detach = chunk, detach
-        self.keep_outputs = False  # the trainer sets it for adversarial refinement
-        self.last_outputs: Optional[Dict[str, torch.Tensor]] = None
 
     def output_names(self, batch: Mapping[str, Any]) -> Set[str]:
         if not callable(getattr(self.model, "train_outputs", None)):
@@ -267,8 +265,6 @@ class ExtractTask(Task):
     def forward(self, batch: Dict[str, Any]):
         inputs = self.model_inputs(batch)
         outputs = run_task_outputs(self.model, inputs, self.chunk, self.detach)
-        if self.training and self.keep_outputs:  # read by the trainer's adversarial step, then dropped
-            self.last_outputs = outputs
         loss, parts = self.loss.evaluate(outputs, batch)
         stats = dict(parts)
         if not self.training and "ref" in batch and "mix" in inputs:

@@ -37,7 +37,6 @@ from tsepn.train.data import build_dataset, collate, make_loader
 from tsepn.train.distributed import (DistContext, Precision, all_sum, all_true, barrier, broadcast_object,
                                      init_distributed, wrap_ddp)
 from tsepn.train import model_io
-from tsepn.train.adversarial import build_adversary
 from tsepn.train.monitor import Monitor
 from tsepn.train.optim import Scheduler, build_optimizer, learning_rates
 from tsepn.train.schema import TrainConfig
@@ -107,7 +106,6 @@ class Trainer:
         self.scheduler = Scheduler(self.optimizer, cfg.scheduler)
         self.precision = Precision(cfg.train.precision, self.device)
         self.trained_params = [p for params in self.task.trained_groups.values() for p in params]
-        self.adversary = self._build_adversary(example)
         # different dropout / augmentation draws per process, the same model init everywhere
         torch.manual_seed(cfg.seed + self.ctx.rank)
 
@@ -132,28 +130,6 @@ class Trainer:
                  self.device, self.ctx.world_size)
 
     # ------------------------------------------------------------------ set-up helpers
-    def _build_adversary(self, example: Dict[str, Any]):
-        """The discriminator of an enabled `adversarial:` section (tsepn.train.adversarial), checked."""
-        conf = self.cfg.adversarial
-        adversary = build_adversary(conf, self.device, self.ctx)
-        if adversary is None:
-            return None
-        from tsepn.config import ConfigError
-
-        produced = self.task.output_names(example)
-        if conf.output not in produced:
-            raise ConfigError(f"adversarial.output: the model produces no output {conf.output!r} "
-                              f"(its outputs: {', '.join(sorted(produced))})")
-        if conf.target not in example:
-            raise ConfigError(f"adversarial.target: no batch field {conf.target!r} in the data.valid data "
-                              f"(its fields: {', '.join(sorted(example))})")
-        self.task.keep_outputs = True
-        n = sum(p.numel() for p in adversary.disc.parameters())
-        log.info("adversarial refinement: discriminator %s (%d parameters), warm-up %d steps, then %d "
-                 "discriminator-only steps", conf.discriminator.get("name"), n, conf.warmup_steps,
-                 conf.discriminator_steps)
-        return adversary
-
     def _save_config(self, resuming: bool) -> None:
         path = self.exp_dir / "config.yaml"
         if resuming and path.is_file():
@@ -181,11 +157,6 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.precision.load_state_dict(state.get("scaler", {}))
-        if self.adversary is not None:
-            if "adversarial" in state:
-                self.adversary.load_state_dict(state["adversarial"])
-            else:
-                log.warning("%s: holds no discriminator state; the discriminator starts afresh", self.last_path)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best, self.top, self.history = dict(state["best"]), list(state["top"]), list(state["history"])
         ckpt.set_rng_state(state["rng"])
@@ -267,11 +238,6 @@ class Trainer:
         try:
             with self.precision.autocast():
                 loss, stats = self.net(batch)
-                if self.adversary is not None and self.adversary.generator_on(self.step):
-                    fake = self.task.last_outputs[self.cfg.adversarial.output]
-                    adv = self.adversary.generator_loss(fake)
-                    loss = loss + self.cfg.adversarial.weight * adv
-                    stats = {**stats, "adv_generator": adv.detach()}
             ok = bool(torch.isfinite(loss.detach()).all())
             if not ok:
                 reason = f"non-finite loss ({loss.item()})"
@@ -301,29 +267,15 @@ class Trainer:
             loss = stats = None
             return self._skip(f"non-finite gradient norm ({norm.item()})")
         self.precision.step(self.optimizer)
-        adversarial_stats = self._discriminator_step(batch)
         self.step += 1
         self.bad_steps = 0
         figures = {"loss": float(loss.detach()), "grad_norm": float(norm)}
         figures.update({k: float(v) for k, v in stats.items()})
-        figures.update(adversarial_stats)
         self.monitor.step(self.step, figures["loss"], learning_rates(self.optimizer))
         return figures
 
-    def _discriminator_step(self, batch: Dict[str, Any]) -> Dict[str, float]:
-        """After the generator's step: one discriminator step on this step's (detached) output, once warmed up."""
-        if self.adversary is None:
-            return {}
-        outputs, self.task.last_outputs = self.task.last_outputs, None
-        if not self.adversary.discriminator_on(self.step):
-            return {}
-        conf = self.cfg.adversarial
-        return self.adversary.discriminator_step(batch[conf.target], outputs[conf.output].detach())
-
     def _skip(self, reason: str) -> None:
         """Drop this step's gradients (the caller dropped its graph); stop after max_bad_steps in a row."""
-        if self.adversary is not None:
-            self.task.last_outputs = None
         self.optimizer.zero_grad(set_to_none=True)
         gc.collect()
         if self.device.type == "cuda":
@@ -384,7 +336,6 @@ class Trainer:
             "best": dict(self.best),
             "top": [list(t) for t in self.top],
             "history": list(self.history),
-            **({"adversarial": self.adversary.state_dict()} if self.adversary is not None else {}),
         }
 
     def _save(self, epoch: int, valid_loss: float) -> None:

@@ -23,7 +23,7 @@ Parts:
   it), and `enrollment_embedding`, the enrollment's embedding detached (the target).
   Config: `{name: embedding_consistency, output: output_embedding, target: enrollment_embedding}`.
 - Adversarial refinement: a separate multi-scale discriminator (tsepn.models.discriminator)
-  trained by the trainer's `adversarial:` section (tsepn.train.adversarial).
+  trained by the trainer's `adversarial:` section (tsepn.train.adversarial, tasks' API).
 
 Non-causal (whole-chunk attention over the whole mixture): `latency` 0 (aligned output),
 `streaming` False.
