@@ -60,6 +60,15 @@ def worker(rank, port, out_dir):
         trainer.run()
         torch.save({"weights": trainer.model.state_dict(), "history": trainer.history, "steps": trainer.step},
                    f"{out_dir}/run{rank}.pt")
+
+        # 3. the same with a discriminator (its own DDP wrapper and optimizer)
+        adversarial = {"discriminator": {"name": "waveform", "args": {"scales": 2, "width": 8, "layers": 2, "groups": 2}},
+                       "feature_matching": 1.0}
+        cfg = train_helpers.make_config("teacher", model="toy_teacher", train={"epochs": 1}, adversarial=adversarial)
+        trainer = Trainer(cfg, f"{out_dir}/adv", ctx=ctx)
+        trainer.run()
+        torch.save({"weights": trainer.model.state_dict(), "disc": trainer.adversary.discriminator.state_dict(),
+                    "history": trainer.history}, f"{out_dir}/adv{rank}.pt")
     finally:
         shutdown()
 
@@ -85,3 +94,10 @@ def test_two_process_gradients_and_run(tmp_path):
     assert [r["valid_loss"] for r in runs[0]["history"]] == [r["valid_loss"] for r in runs[1]["history"]]
     last = torch.load(tmp_path / "exp/checkpoints/last.pt", weights_only=True)
     assert last["epoch"] == 2 and (tmp_path / "exp/model.pt").is_file()
+
+    adv = [torch.load(tmp_path / f"adv{rank}.pt", weights_only=True) for rank in range(2)]
+    for key in ("weights", "disc"):
+        for name, value in adv[0][key].items():
+            assert torch.equal(value, adv[1][key][name]), (key, name)
+    # train figures are each process's own batches; both took discriminator and generator steps
+    assert all({"adv_d", "adv_g", "feature_matching"} <= set(a["history"][0]["train"]) for a in adv)

@@ -108,3 +108,46 @@ def test_teacher_input_is_a_checked_batch_field(toys, tmp_path):
     with pytest.raises(ConfigError, match=r"loss\[0\]\.output: the distill task .* produces no output 'wave' "
                                           r"\(its outputs: embedding, teacher_embedding\)"):
         Trainer(cfg, tmp_path / "exp")
+
+
+class Delayed(torch.nn.Module):
+    """Outputs gain x its mixture `latency` samples late (a streaming model with look-ahead)."""
+
+    inputs = ("mix", "pos")
+    delay = latency = 3  # what it does, what it declares
+
+    def __init__(self):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(1))
+
+    def param_groups(self):
+        return {"main": [self.gain]}
+
+    def encode(self, pos, neg=None):
+        return None
+
+    def init_state(self, batch):
+        return None
+
+    def forward(self, mix, cond, state=None):
+        past = mix.new_zeros(*mix.shape[:-1], self.delay) if state is None else state
+        joined = torch.cat([past, mix], dim=-1)
+        return self.gain * joined[..., :mix.shape[-1]], joined[..., mix.shape[-1]:]
+
+
+def test_the_output_is_compared_with_the_reference_after_the_model_latency():
+    from tsepn.losses import build_loss
+    from tsepn.train.stages import ExtractTask, freeze
+
+    model = Delayed()
+    task = ExtractTask(model, build_loss([{"name": "snr"}]), freeze(model, ["main"]), {"mix": "mix", "pos": "pos"},
+                       chunk=40, detach=False).eval()
+    g = torch.Generator().manual_seed(0)
+    mix = torch.randn(2, 1, 100, generator=g)
+    batch = {"mix": mix, "ref": mix.clone(), "pos": torch.randn(2, 1, 50, generator=g), "key": ["a", "b"]}
+    loss, stats = task(batch)
+    # out[..., 3:] is exactly ref[..., :-3]: a perfect extraction once aligned
+    assert loss.item() < -60
+    assert stats["si_snri"].item() == pytest.approx(0.0, abs=1e-3)  # the mixture itself, also aligned
+    model.latency = 0  # declared wrongly: compared unaligned, the delayed copy is a poor estimate
+    assert task(batch)[0].item() > -3

@@ -15,14 +15,14 @@ from __future__ import annotations
 import importlib
 
 from tsepn.models.base import TSEModel, TSEModule
-from tsepn.models.registry import MODELS, build_model
+from tsepn.models.registry import DISCRIMINATORS, MODELS, build_model
 
-# Modules whose import registers models in MODELS (explicit: a broken module is an error).
-MODEL_MODULES = ["posneg", "teacher", "early_fusion"]
+# Modules whose import registers models in MODELS (or DISCRIMINATORS); explicit: a broken module is an error.
+MODEL_MODULES = ["posneg", "teacher", "early_fusion", "discriminators"]
 # other systems of the literature (issue 11): SpEx+, reference selection, Spectron, pitch-aware MBRNN
 MODEL_MODULES += ["baselines.spexplus", "baselines.refsel", "baselines.spectron", "baselines.mbrnn"]
 
 for _module in MODEL_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
 
-__all__ = ["MODELS", "MODEL_MODULES", "TSEModel", "TSEModule", "build_model"]
+__all__ = ["DISCRIMINATORS", "MODELS", "MODEL_MODULES", "TSEModel", "TSEModule", "build_model"]

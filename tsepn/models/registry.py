@@ -1,4 +1,5 @@
-"""The model registry (`MODELS`) and `build_model`.
+"""The model registry (`MODELS`), `build_model`, and the discriminators' registry (`DISCRIMINATORS`,
+the judges of adversarial training: tsepn.train.adversarial).
 
 A module of its own, so that the model modules register themselves here without importing
 the package `tsepn.models` (whose __init__ imports them): no hidden import cycle.
@@ -10,6 +11,7 @@ import torch.nn as nn
 from tsepn.registry import Registry
 
 MODELS: Registry[nn.Module] = Registry("model")
+DISCRIMINATORS: Registry[nn.Module] = Registry("discriminator")
 
 
 def build_model(name: str, **args) -> nn.Module:

@@ -83,6 +83,24 @@ class OptimConf:
 
 
 @dataclass
+class AdversarialConf:
+    """A discriminator judging a task output against a batch field (tsepn.train.adversarial)."""
+
+    discriminator: ModelConf  # tsepn.models.DISCRIMINATORS name + args
+    output: str = "wave"  # the task output judged (fake)
+    real: str = "ref"  # the batch field it is compared with (real)
+    loss: str = "lsgan"  # lsgan | hinge
+    weight: float = 1.0  # the generator's adversarial term, added to the task loss
+    feature_matching: float = 0.0  # weight of the L1 distance of the discriminator's features, real vs fake
+    start_step: int = 0  # optimizer steps before the generator's adversarial terms switch on
+    optim: str = "adam"  # adam | adamw: the discriminator's own optimizer
+    lr: float = 2e-4
+    betas: List[float] = field(default_factory=lambda: [0.5, 0.9])
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # max gradient norm of the discriminator; 0 = off
+
+
+@dataclass
 class SchedulerConf:
     name: str = "plateau"  # plateau | step | none
     factor: float = 0.5  # plateau: lr *= factor after `patience` epochs without improvement
@@ -136,6 +154,7 @@ class TrainConfig:
     optim: OptimConf = field(default_factory=OptimConf)
     scheduler: SchedulerConf = field(default_factory=SchedulerConf)
     train: TrainConf = field(default_factory=TrainConf)
+    adversarial: Optional[AdversarialConf] = None
 
 
 def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
@@ -177,6 +196,22 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
     for i, warm in enumerate(cfg.init.warm_start):
         if not warm.groups:
             fail(f"init.warm_start[{i}].groups", "name the parameter groups to copy")
+    adv = cfg.adversarial
+    if adv is not None:
+        if task.kind != "extract":
+            fail("adversarial", f"only an extract task trains adversarially (task.kind is {task.kind})")
+        if adv.loss not in ("lsgan", "hinge"):
+            fail("adversarial.loss", f"must be lsgan or hinge, got {adv.loss!r}")
+        if adv.optim not in ("adam", "adamw"):
+            fail("adversarial.optim", f"must be adam or adamw, got {adv.optim!r}")
+        if adv.lr <= 0:
+            fail("adversarial.lr", "must be > 0")
+        if len(adv.betas) != 2:
+            fail("adversarial.betas", "must be two numbers")
+        if adv.weight < 0 or adv.feature_matching < 0 or adv.start_step < 0 or adv.grad_clip < 0:
+            fail("adversarial", "weight, feature_matching, start_step and grad_clip must be >= 0")
+        if cfg.train.precision == "fp16":
+            fail("train.precision", "adversarial training runs in fp32 or bf16 (fp16 would need a second loss scaler)")
     if cfg.scheduler.name not in ("plateau", "step", "none"):
         fail("scheduler.name", f"must be plateau, step or none, got {cfg.scheduler.name!r}")
     if cfg.train.precision not in ("fp32", "bf16", "fp16"):

@@ -182,12 +182,22 @@ class Task(torch.nn.Module):
         self.trained_groups = trained
         self.inputs = dict(inputs)  # model input -> batch field
         self.target_fields: Set[str] = set()  # loss targets that are batch fields (set by check_batch)
+        self.keep_outputs = False  # keep the last forward's outputs for take_outputs() (adversarial training)
+        self._outputs: Optional[Tuple[Dict[str, torch.Tensor], Mapping[str, Any]]] = None
 
     def train(self, mode: bool = True):
         super().train(mode)
         if mode:
             set_frozen_eval(self.model)
         return self
+
+    def take_outputs(self) -> Tuple[Dict[str, torch.Tensor], Mapping[str, Any]]:
+        """(outputs, batch fields) of the last training forward (with keep_outputs set), as the
+        losses saw them (latency-aligned), handed over once."""
+        outputs, self._outputs = self._outputs, None
+        if outputs is None:
+            raise RuntimeError("take_outputs: no outputs kept (set keep_outputs before the forward)")
+        return outputs
 
     def model_inputs(self, batch: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
         return {name: batch[batch_field] for name, batch_field in self.inputs.items()}
@@ -265,10 +275,17 @@ class ExtractTask(Task):
     def forward(self, batch: Dict[str, Any]):
         inputs = self.model_inputs(batch)
         outputs = run_task_outputs(self.model, inputs, self.chunk, self.detach)
-        loss, parts = self.loss.evaluate(outputs, batch)
+        latency = int(getattr(self.model, "latency", 0) or 0)
+        fields: Mapping[str, Any] = batch
+        if latency:
+            outputs, fields = align_latency(outputs, batch, inputs["mix"].shape[-1], latency)
+        if self.keep_outputs and self.training:
+            self._outputs = (outputs, fields)
+        loss, parts = self.loss.evaluate(outputs, fields)
         stats = dict(parts)
-        if not self.training and "ref" in batch and "mix" in inputs:
-            mix, ref = inputs["mix"].float(), batch["ref"].float()
+        if not self.training and "ref" in fields and "mix" in inputs:
+            mix, ref = inputs["mix"].float(), fields["ref"].float()
+            mix = mix[..., :ref.shape[-1]]
             out = outputs["wave"]
             if out.shape == ref.shape:
                 stats["si_snri"] = si_snr_improvement(out.detach().float(), ref, mix)
@@ -276,9 +293,21 @@ class ExtractTask(Task):
                     # The same mixtures with the next example's enrollments: a model that uses
                     # its enrollments must do worse here (the recipe's wrong-enrollment control).
                     wrong = {k: (v.roll(1, 0) if k != "mix" else v) for k, v in inputs.items()}
-                    out = run_task_outputs(self.model, wrong, self.chunk, False)["wave"]
+                    out = run_task_outputs(self.model, wrong, self.chunk, False)["wave"][..., latency:]
                     stats["si_snri_wrong_enroll"] = si_snr_improvement(out.float(), ref, mix)
         return loss, stats
+
+
+def align_latency(outputs: Dict[str, torch.Tensor], batch: Mapping[str, Any], length: int,
+                  latency: int) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """Output sample n belongs to input sample n - latency: compare wave[..., latency:] with the
+    batch's signals of the mixture's length cut to [..., :length - latency]."""
+    if latency >= length:
+        raise ValueError(f"a {length}-sample mixture is shorter than the model's latency ({latency} samples)")
+    outputs = dict(outputs, wave=outputs["wave"][..., latency:])
+    fields = {k: (v[..., :length - latency] if torch.is_tensor(v) and v.dim() >= 2 and v.shape[-1] == length else v)
+              for k, v in batch.items()}
+    return outputs, fields
 
 
 class DistillTask(Task):

@@ -37,12 +37,17 @@ from tsepn.train.data import build_dataset, collate, make_loader
 from tsepn.train.distributed import (DistContext, Precision, all_sum, all_true, barrier, broadcast_object,
                                      init_distributed, wrap_ddp)
 from tsepn.train import model_io
+from tsepn.train.adversarial import Adversary
 from tsepn.train.monitor import Monitor
 from tsepn.train.optim import Scheduler, build_optimizer, learning_rates
 from tsepn.train.schema import TrainConfig
 from tsepn.train.stages import build_task
 
 log = logging.getLogger(__name__)
+
+
+# training checkpoints written before task configs name a stage; its task kind
+LEGACY_STAGES = {"teacher": "extract", "distill": "distill", "extract": "extract"}
 
 
 class TrainingError(RuntimeError):
@@ -106,6 +111,11 @@ class Trainer:
         self.scheduler = Scheduler(self.optimizer, cfg.scheduler)
         self.precision = Precision(cfg.train.precision, self.device)
         self.trained_params = [p for params in self.task.trained_groups.values() for p in params]
+        self.adversary: Optional[Adversary] = None
+        if cfg.adversarial is not None:
+            self.adversary = Adversary(cfg.adversarial, self.device, self.ctx)
+            self.adversary.check(self.task.output_names(move_to(example, self.device)), example)
+            self.task.keep_outputs = True
         # different dropout / augmentation draws per process, the same model init everywhere
         torch.manual_seed(cfg.seed + self.ctx.rank)
 
@@ -119,6 +129,8 @@ class Trainer:
         if resuming:
             self._resume()
         self.net = wrap_ddp(self.task, self.ctx)
+        if self.adversary is not None:
+            self.adversary.wrap()
         self.monitor = Monitor(self.exp_dir, enabled=self.ctx.is_main, tensorboard=cfg.train.tensorboard,
                                progress=cfg.train.progress)
         if self.ctx.is_main:
@@ -149,6 +161,8 @@ class Trainer:
                 f"the config asks for {self.cfg.model.name!r} {self.cfg.model.args}; use another --exp-dir"
             )
         was = state.get("task") or {}
+        if not was and state.get("stage") in LEGACY_STAGES:  # written before task configs: the kind only
+            was = {"kind": LEGACY_STAGES[state["stage"]], "train": list(self.cfg.task.train)}
         if (was.get("kind"), was.get("train")) != (self.cfg.task.kind, list(self.cfg.task.train)):
             raise TrainingError(f"{self.last_path}: is a {was.get('kind')!r} run training {was.get('train')}, the "
                                 f"config asks for task.kind {self.cfg.task.kind!r} training {self.cfg.task.train}; "
@@ -157,6 +171,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.precision.load_state_dict(state.get("scaler", {}))
+        if self.adversary is not None:
+            if "adversarial" not in state:
+                raise TrainingError(f"{self.last_path}: was trained without the adversarial section the config has; "
+                                    "use another --exp-dir")
+            self.adversary.load_state_dict(state["adversarial"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best, self.top, self.history = dict(state["best"]), list(state["top"]), list(state["history"])
         ckpt.set_rng_state(state["rng"])
@@ -211,6 +230,7 @@ class Trainer:
         loader = make_loader(self.train_set, self.cfg.data, train=True, epoch=epoch, seed=self.cfg.seed,
                              rank=self.ctx.rank, world_size=self.ctx.world_size)
         totals: Dict[str, float] = {}
+        counts: Dict[str, int] = {}  # figures some steps lack (adversarial terms before start_step)
         steps = skipped = examples = 0
         bar = self.monitor.progress(loader, len(loader), f"epoch {epoch}")
         start = time.monotonic()
@@ -227,9 +247,10 @@ class Trainer:
             steps += 1
             for key, value in stats.items():
                 totals[key] = totals.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
             rate = examples / max(time.monotonic() - start, 1e-9)
             bar.set_postfix(loss=f"{totals['loss'] / steps:.3f}", ex_per_s=f"{rate:.2f}")
-        return {k: v / steps for k, v in totals.items()} if steps else {}, steps, skipped, examples
+        return {k: v / counts[k] for k, v in totals.items()}, steps, skipped, examples
 
     def train_step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
         """Forward, backward, clip, step; None when the step was skipped."""
@@ -248,6 +269,26 @@ class Trainer:
         if not all_true(ok, self.ctx):
             loss = stats = None
             return self._skip(reason or "a step skipped on another process")
+        figures: Dict[str, float] = {}
+        if self.adversary is not None:
+            outputs, fields = self.task.take_outputs()
+            fake, real = outputs[self.adversary.conf.output], fields[self.adversary.conf.real]
+            del outputs, fields
+            with self.precision.autocast():
+                judged = self.adversary.discriminator_step(fake, real)
+            if judged is None:
+                log.warning("discriminator step skipped: non-finite loss or gradient")
+            else:
+                figures.update(judged)
+            if self.adversary.active(self.step):
+                with self.precision.autocast():
+                    extra, adv_stats = self.adversary.generator_terms(fake, real)
+                loss = loss + extra
+                stats = {**stats, **adv_stats}
+                if not all_true(bool(torch.isfinite(loss.detach())), self.ctx):
+                    loss = stats = fake = None
+                    return self._skip("non-finite adversarial loss")
+            fake = real = None
 
         self.optimizer.zero_grad(set_to_none=True)
         try:
@@ -269,7 +310,7 @@ class Trainer:
         self.precision.step(self.optimizer)
         self.step += 1
         self.bad_steps = 0
-        figures = {"loss": float(loss.detach()), "grad_norm": float(norm)}
+        figures = {"loss": float(loss.detach()), "grad_norm": float(norm), **figures}
         figures.update({k: float(v) for k, v in stats.items()})
         self.monitor.step(self.step, figures["loss"], learning_rates(self.optimizer))
         return figures
@@ -336,11 +377,14 @@ class Trainer:
             "best": dict(self.best),
             "top": [list(t) for t in self.top],
             "history": list(self.history),
+            **({"adversarial": self.adversary.state_dict()} if self.adversary is not None else {}),
         }
 
     def _save(self, epoch: int, valid_loss: float) -> None:
         """Checkpoints of a complete epoch; model files of the best ones. Rank 0 writes."""
         bad = ckpt.non_finite_parameters(self.model)
+        if self.adversary is not None:
+            bad += [f"discriminator {n}" for n in ckpt.non_finite_parameters(self.adversary.discriminator)]
         if bad:
             raise TrainingError(
                 f"epoch {epoch}: the weights became non-finite ({', '.join(bad[:3])}...); nothing saved, "
