@@ -22,8 +22,11 @@ Parts:
   the extractor, not the speaker encoder: otherwise a constant embedding would satisfy
   it), and `enrollment_embedding`, the enrollment's embedding detached (the target).
   Config: `{name: embedding_consistency, output: output_embedding, target: enrollment_embedding}`.
-- Adversarial refinement: a separate multi-scale discriminator (tsepn.models.discriminator)
-  trained by the trainer's `adversarial:` section (tsepn.train.adversarial, tasks' API).
+- Adversarial refinement: the multi-scale waveform discriminator (tsepn.models.discriminators,
+  `waveform`) with its own optimizer, through the training config's `adversarial:` section
+  (tsepn.train.adversarial): `start_step` lets the discriminator warm up before the
+  generator's adversarial term starts, `gradient_penalty` adds the penalty on interpolates;
+  the recipe pre-trains the generator without it first (a step of its own).
 
 Non-causal (whole-chunk attention over the whole mixture): `latency` 0 (aligned output),
 `streaming` False.
