@@ -74,3 +74,14 @@ def test_dataset_adds_pitch_and_stores_a_set_once(tmp_path, monkeypatch):
     assert torch.equal(again[1]["pitch"], item["pitch"])
     other = PitchDataset({"type": "tones", "args": {}}, hop=HOP, ceiling=400.0)
     assert other.base.reads == 2  # other tracker settings: tracked again
+
+
+def test_the_miss_rate_loss_is_one_minus_the_precision_rate():
+    from tsepn.losses import build_loss
+
+    ref = torch.tensor([[0.0, 100.0, 100.0, 200.0], [200.0, 0.0, 150.0, 150.0]])
+    est = torch.tensor([[120.0, 101.0, 0.0, 200.0], [190.0, 0.0, 150.0 * 2 ** (60 / 1200), 150.0]])
+    loss = build_loss([{"name": "pitch_miss_rate", "weight": 0.0, "output": "f0", "target": "pitch"}])
+    _, parts = loss.evaluate({"f0": est}, {"pitch": ref})
+    # voiced reference frames: 6; hits: 101 (17 cents), 200, 150 -> 3 (190 vs 200 is 89 cents; 60 cents off)
+    assert parts["pitch_miss_rate"].item() == pytest.approx(1 - precision_rate(est, ref)) == pytest.approx(0.5)
