@@ -9,8 +9,10 @@
 Parts:
 - Waveform encoder: 1-D conv (window `window`, stride window / 2, N filters, ReLU): the
   latent frames.
-- Speaker encoder: its own conv encoder on the enrollment, a small transformer, mean over
-  time, linear to D: the speaker embedding; a linear map to N makes the speaker token.
+- Speaker encoder: its own conv encoder on the enrollment (window `speaker_window`, 10 ms by
+  default, so that full self-attention over a long enrollment stays affordable), a small
+  transformer, mean over time, linear to D: the speaker embedding; a linear map to N makes
+  the speaker token.
 - Separator: dual-path transformer (as in DPTNet / SepFormer): the latent frames cut into
   chunks of `chunk` frames with 50 % overlap; each block runs an intra-chunk transformer
   over the frames of every chunk and an inter-chunk transformer over the chunks at every
@@ -155,16 +157,19 @@ class Spectron(TSEModule):
 
     def __init__(self, channels: int = 1, filters: int = 256, window: int = 16, chunk: int = 250, blocks: int = 2,
                  intra_layers: int = 4, inter_layers: int = 4, heads: int = 8, ffn: int = 1024, dropout: float = 0.0,
-                 speaker_layers: int = 2, embedding_dim: int = 256, num_speakers: int = 0, sample_rate: int = 16000):
+                 speaker_layers: int = 2, speaker_window: int = 160, embedding_dim: int = 256, num_speakers: int = 0,
+                 sample_rate: int = 16000):
         super().__init__()
         self.init_args = init_args(locals())
-        if window % 2 or chunk % 2 or chunk < 2:
-            raise ValueError(f"window and chunk must be even (50 % overlaps), got window={window} chunk={chunk}")
+        if window % 2 or chunk % 2 or chunk < 2 or speaker_window % 2:
+            raise ValueError(f"window, speaker_window and chunk must be even (50 % overlaps), got window={window} "
+                             f"speaker_window={speaker_window} chunk={chunk}")
         self.sample_rate = sample_rate
         self.in_channels = self.out_channels = channels
         self.chunk = chunk
         self.encoder = ConvEncoder(channels, filters, window)
-        self.speaker = SpeakerTransformer(channels, filters, window, heads, ffn, speaker_layers, embedding_dim, dropout)
+        self.speaker = SpeakerTransformer(channels, filters, speaker_window, heads, ffn, speaker_layers, embedding_dim,
+                                          dropout)
         self.token = nn.Linear(embedding_dim, filters)
         self.classifier = nn.Linear(embedding_dim, num_speakers) if num_speakers > 0 else None
         self.norm = nn.GroupNorm(1, filters)
