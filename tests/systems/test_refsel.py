@@ -59,3 +59,17 @@ def test_paper_size_dry_build():
     count = parameter_count(build_model("refsel", num_speakers=251))
     print(f"refsel paper size: {count} parameters")
     assert 10.9e6 < count < 11.7e6  # SpEx+ plus a ~0.1 M selector
+
+
+def test_oracle_evaluation_summary():
+    from tsepn.bin.refsel_oracle import evaluate
+
+    model = build_model("refsel", **TINY).eval()
+    items = [{"key": f"ex{i}", "mix": audio(1, MIX, seed=i)[0], "pos": audio(1, ENROLL, seed=10 + i)[0],
+              "ref": audio(1, MIX, seed=20 + i)[0]} for i in range(3)]
+    with torch.no_grad():
+        summary = evaluate(model, items, max_examples=2)
+    assert summary["n_examples"] == 2 and [r["key"] for r in summary["examples"]] == ["ex0", "ex1"]
+    assert summary["si_sdr_oracle"] >= summary["si_sdr_selected"]
+    assert 0.0 <= summary["selected_is_oracle"] <= 1.0
+    assert all(len(r["per_candidate"]) == 4 for r in summary["examples"])
