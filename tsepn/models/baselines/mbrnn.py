@@ -12,7 +12,7 @@ Parts:
   LSTM -> linear to `embedding_dim` (128) -> mean over frames -> unit length; optional
   classifier over the training speakers.
 - Target pitch extractor (group "pitch"): an LSTM over the mixture's log-magnitude
-  spectrogram with the embedding appended to every frame -> one f0 (Hz, >= 0, 0 = unvoiced)
+  spectrogram with the embedding appended to every frame -> one f0 (Hz, > 0; near 0 = unvoiced)
   per STFT frame (1 + T // hop frames, centred), trained with an L1 loss against the clean
   target's tracked pitch (tsepn.data.pitch, batch field `pitch`).
 - MBRNN separator (group "main"): a learned conv encoder of the mixture (window n_fft,
@@ -163,7 +163,9 @@ class PitchMBRNN(TSEModule):
             raise ValueError(f"pitch_mode={self.pitch_mode!r} has no pitch extractor")
         x = torch.cat([features, embedding[:, None].expand(-1, features.shape[1], -1)], dim=-1)
         y, _ = self.pitch_lstm(x)
-        return 100.0 * F.relu(self.pitch_out(y).squeeze(-1))
+        # softplus, not ReLU: a ReLU head that starts (or drifts) below zero everywhere has no
+        # gradient and never learns; unvoiced frames are driven towards 0 Hz by the L1 loss
+        return 100.0 * F.softplus(self.pitch_out(y).squeeze(-1))
 
     def separate(self, mix: torch.Tensor, features: torch.Tensor, embedding: torch.Tensor,
                  f0: Optional[torch.Tensor]) -> torch.Tensor:
