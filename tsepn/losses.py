@@ -184,6 +184,26 @@ def make_embedding_consistency(dim: int = 1, eps: float = 1e-8) -> LossFn:
     return embedding_consistency
 
 
+@LOSSES.register("pitch_miss_rate")
+def make_pitch_miss_rate(tolerance_cents: float = 50.0) -> LossFn:
+    """1 - the pitch precision rate of f0 tracks [B, frames] (Hz, 0 = unvoiced): the share of the
+    target's voiced frames (pooled over the batch) where the estimate is unvoiced or off by more
+    than `tolerance_cents`. A figure to report (weight 0): not differentiable, no gradient.
+    (tsepn.data.pitch.precision_rate is the same measure on numpy arrays.)"""
+
+    def pitch_miss_rate(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        _check_shapes(est, ref)
+        est, ref = est.detach().float(), ref.detach().float()
+        voiced = ref > 0
+        if not bool(voiced.any()):
+            return est.sum() * 0.0
+        off = 1200.0 * torch.log2(est.clamp_min(1e-6) / ref.clamp_min(1e-6)).abs()
+        hit = voiced & (est > 0) & (off <= tolerance_cents)
+        return 1.0 - hit[voiced].float().mean()
+
+    return pitch_miss_rate
+
+
 class LossTerm(NamedTuple):
     """One weighted loss on a model output (`output`) against a batch field or another output (`target`)."""
 

@@ -195,7 +195,7 @@ def test_scp_dataset_items(rendered, specs):
     ds = ScpDataset(str(rendered))
     assert len(ds) == len(specs)
     item = ds[0]
-    assert set(item) == set(SIGNALS) | {"key"}
+    assert set(item) == set(SIGNALS) | {"key", "spk", "enroll_clean"}
     assert item["key"] == sorted(s["id"] for s in specs)[0]
     spec = next(s for s in specs if s["id"] == item["key"])
     for name, rec in (("mix", "mix"), ("ref", "mix"), ("pos", "pos"), ("neg", "neg"), ("pos_clean", "pos")):
@@ -218,7 +218,7 @@ def test_simulated_dataset_items_and_epochs(corpus, tmp_path):
     ds = SimulatedDataset(str(conf), data_dir=str(corpus), set_name="train")
     assert len(ds) == len(ds.sampler.targets)  # one example per training speaker
     item = ds[2]
-    assert set(item) == set(SIGNALS) | {"key"}
+    assert set(item) == set(SIGNALS) | {"key", "spk", "enroll_clean"}
     assert all(item[n].dtype == torch.float32 and item[n].ndim == 2 for n in SIGNALS)
     assert item["mix"].shape == (1, SR) and item["pos"].shape == (1, SR)
     assert ds.spec(2)["target_speaker"] == ds.sampler.targets[2]

@@ -108,7 +108,7 @@ def test_speaker_nmse_scores_only_what_tells_examples_apart():
 def test_shape_mismatch_and_bad_specs_are_clear_errors():
     with pytest.raises(ValueError, match="estimate shape"):
         LOSSES.build("snr")(torch.zeros(1, 1, 10), torch.zeros(1, 1, 11))
-    with pytest.raises(ValueError, match=r"loss\[0\].*unknown loss 'snrr'; known: cross_entropy, embedding_consistency, l1, mse, si_sdr, "
+    with pytest.raises(ValueError, match=r"loss\[0\].*unknown loss 'snrr'; known: cross_entropy, embedding_consistency, l1, mse, pitch_miss_rate, si_sdr, "
                                          r"si_snr, snr, speaker_nmse"):
         build_loss([{"name": "snrr"}])
     with pytest.raises(ValueError, match=r"loss\[1\]: unknown key\(s\) wieght"):

@@ -349,6 +349,39 @@ class Renderer:
             segments += [(source["name"], round((start + s) / sr, 3), round((start + e) / sr, 3)) for s, e in spans]
         return images, segments
 
+    def render_enroll_clean(self, spec: Dict[str, Any]) -> np.ndarray:
+        """Another clean recording of the target, `[C, lengths.pos]` (the `enroll_clean` item field).
+
+        Deterministic from the spec: the target speaker's utterances that the mixture's
+        placement does not use (and, when at least one is left, that the positive
+        enrollment does not use either), in an order seeded by crc32 of the example id,
+        read as a stream from an offset inside the first; brought to target_level_db
+        (RMS) and placed in the positive enrollment's room (the target's pos BRIR).
+        Limited to PEAK on its own (it is no part of the scene's common scale).
+        """
+        import zlib
+
+        speech_key = self._speech_key(spec)
+        pool, held = self._speech[speech_key], self._held[("speech",) + speech_key]
+        target = spec["sources"][0]
+        used_mix = set(target["mix"]["utts"]) if target.get("mix") else set()
+        used_pos = set(target["pos"]["utts"]) if target.get("pos") else set()
+        utts = sorted(pool.by_speaker.get(target["speaker"], []))
+        fresh = [u for u in utts if u not in used_mix and u not in used_pos]
+        candidates = fresh or [u for u in utts if u not in used_mix] or utts
+        if not candidates:
+            raise SpecError(f"no utterance of target speaker {target['speaker']!r} in {pool.data_dir}")
+        rng = np.random.default_rng(zlib.crc32(str(spec["id"]).encode()))
+        order = [candidates[i] for i in rng.permutation(len(candidates))]
+        total, sr, channels = spec["lengths"]["pos"], spec["sample_rate"], spec["channels"]
+        brir = target["pos"]["brir"] if target.get("pos") else None
+        placement = {"utts": order, "offset": int(rng.integers(0, pool.utts[order[0]].length)), "start": 0,
+                     "length": int(total), "brir": brir}
+        signal, _ = read_stream(pool, placement, held)
+        signal *= np.float32(10.0 ** (spec["target_level_db"] / 20.0) / max(np.sqrt(_power(signal)), 1e-8))
+        image = self._image(signal, placement, total, channels, sr)
+        return image * np.float32(_peak_scale([image]))
+
     def _image(self, signal: np.ndarray, placement, total: int, channels: int, sr: int,
                direct_ms: Optional[float] = None) -> np.ndarray:
         image = np.zeros((channels, total), dtype=np.float32)

@@ -139,34 +139,23 @@ class RefinedEncoderHead(EncoderHead):
         return x
 
 
-@MODELS.register("improved")
-class EarlyFusionTSE(TSEModule):
-    """Siamese encoder + refined head (enrollment side), early-fusion non-causal extractor.
+class EarlyFusionExtractor(TSEModule):
+    """The mixture side of early fusion, shared by the improved model and USEF-TFGridNet
+    (tsepn.models.baselines.usef_tfgridnet): STFT of the normalised mixture -> conv ->
+    cross-attention to the enrollment sequence `cond` [B, emb_dim, T_enr, F], concatenated
+    -> TF-GridNetV2 blocks -> deconv -> iSTFT. Subclasses build it with `_build_extractor`
+    and say how `encode` turns the enrollment(s) into `cond`."""
 
-    Defaults are the authors' improved monaural model (configs/Hyperparameter_monaural_
-    improved_stage-*.yaml, improved_model/*.py): encoder with 1 GridNet block, head with 2
-    attention blocks + 2 refining blocks, 3 TF-GridNetV2 blocks at 2 x 64 channels,
-    LSTM 64, 4 heads, STFT 128 / hop 64 (Hann), 16 kHz. `channels=2` is the binaural
-    variant (the authors' `binaural=True`: 2 channels in and out).
-    """
-
-    inputs = ("mix", "pos", "neg")
     streaming = False  # every call is a whole signal (module docstring)
 
-    def __init__(self, channels: int = 1, n_fft: int = 128, hop: int = 64, emb_dim: int = 64, lstm_hidden: int = 64,
-                 n_heads: int = 4, approx_qk_dim: int = 512, n_layers: int = 3, encoder_channels: int = 2,
-                 encoder_layers: int = 1, encoder_emb_ks: int = 4, encoder_emb_hs: int = 1, head_layers: int = 2,
-                 head_refine_layers: int = 2, eps: float = 1e-5, sample_rate: int = 16000):
-        super().__init__()
-        if channels not in (1, encoder_channels):
-            raise ValueError(f"a {encoder_channels}-channel encoder takes mono or {encoder_channels}-channel "
-                             f"enrollments, not {channels}")
+    def _build_extractor(self, channels: int, n_fft: int, hop: int, emb_dim: int, lstm_hidden: int, n_heads: int,
+                         approx_qk_dim: int, n_layers: int, eps: float, sample_rate: int) -> None:
         self.in_channels = self.out_channels = channels
         self.sample_rate = sample_rate
         self.n_fft, self.hop, self.emb_dim = n_fft, hop, emb_dim
         self.n_freqs = n_fft // 2 + 1
         spec_channels = 2 * channels  # real parts of every channel, then imaginary parts
-        # Registration order = the authors' state_dict order: att, conv, deconv, dual_mdl, siamese, encoder_head.
+        # Registration order = the authors' state_dict order: att, conv, deconv, dual_mdl.
         self.att = CrossFrameAttention(emb_dim, self.n_freqs, n_heads, approx_qk_dim, eps)
         self.conv = nn.Sequential(
             nn.Conv2d(spec_channels, emb_dim, (3, 3), padding=(1, 1)),
@@ -178,30 +167,25 @@ class EarlyFusionTSE(TSEModule):
                            approx_qk_dim=approx_qk_dim, activation="prelu", eps=eps)
             for _ in range(n_layers)
         )
-        self.siamese = SiameseEncoder(in_channels=encoder_channels, n_fft=n_fft, hop=hop, n_layers=encoder_layers,
-                                      lstm_hidden=lstm_hidden, emb_dim=emb_dim, emb_ks=encoder_emb_ks,
-                                      emb_hs=encoder_emb_hs, n_heads=n_heads, approx_qk_dim=approx_qk_dim, eps=eps)
-        self.encoder_head = RefinedEncoderHead(emb_dim, self.n_freqs, n_layers=head_layers, n_heads=n_heads,
-                                               approx_qk_dim=approx_qk_dim, refine_layers=head_refine_layers,
-                                               lstm_hidden=lstm_hidden, eps=eps)
 
-    # ------------------------------------------------------------------ enrollment side
-    def embed(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """(pos [B, C, Np], neg [B, C, Nn]) -> embedding sequence [B, emb_dim, T_pos, F].
-
-        This is both what stage 1 distils and all the extractor needs from the enrollments.
-        """
-        features = compare_enrollments(self.siamese, self.encoder_head, pos, neg, self.in_channels)
-        return features.permute(0, 3, 1, 2).contiguous()
-
-    def encode(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> Conditioning:
-        """Once per utterance: the embedding sequence, as `Conditioning.embedding` like every tsepn model."""
-        return Conditioning(embedding=self.embed(pos, neg), fusion=[])
+    def mixture_parameters(self) -> List[nn.Parameter]:
+        return [p for module in (self.conv, self.att, self.dual_mdl, self.deconv) for p in module.parameters()]
 
     # ------------------------------------------------------------------ mixture side
     def init_state(self, batch_size: int) -> None:
         """No streaming state: every call is a whole signal (see the module docstring)."""
         return None
+
+    def _pad_short(self, audio: torch.Tensor) -> torch.Tensor:
+        # The centred STFT reflects n_fft/2 samples at each end, so it needs more than
+        # that; a tiny (e.g. last) chunk is zero-padded and the output cut back.
+        length = audio.shape[-1]
+        return nn.functional.pad(audio, (0, self.n_fft - length)) if length <= self.n_fft // 2 else audio
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """Normalised audio [B, C, N] -> conv features of its STFT [B, emb_dim, T, F]."""
+        spec = self._stft(audio)  # [B, C, F, T]
+        return self.conv(torch.cat([spec.real, spec.imag], dim=1).transpose(2, 3))
 
     def forward(self, mix: torch.Tensor, cond: Union[Conditioning, torch.Tensor], state: Optional[object] = None):
         """mix [B, C, N], cond from `encode` (or the `embed` tensor) -> (out [B, C, N], state unchanged)."""
@@ -213,13 +197,9 @@ class EarlyFusionTSE(TSEModule):
             raise ValueError(f"cond embedding must be [{expected[0]}, {expected[1]}, frames, {expected[2]}], "
                              f"got shape {tuple(cond.shape)}")
         length = mix.shape[-1]
-        if length <= self.n_fft // 2:
-            # The centred STFT reflects n_fft/2 samples at each end, so it needs more than
-            # that; a tiny (e.g. last) chunk is zero-padded and the output cut back.
-            mix = nn.functional.pad(mix, (0, self.n_fft - length))
+        mix = self._pad_short(mix)
         std = mix.std(dim=(1, 2), keepdim=True).clamp_min(STD_FLOOR)
-        spec = self._stft(mix / std)  # [B, C, F, T]
-        feats = self.conv(torch.cat([spec.real, spec.imag], dim=1).transpose(2, 3))  # [B, emb, T, F]
+        feats = self.features(mix / std)  # [B, emb, T, F]
         x = torch.cat([feats, self.att(feats, cond)], dim=1)
         for block in self.dual_mdl:
             x = block(x)
@@ -247,13 +227,57 @@ class EarlyFusionTSE(TSEModule):
     def _window(self, like: torch.Tensor) -> torch.Tensor:
         return torch.hann_window(self.n_fft, device=like.device, dtype=like.dtype)
 
+
+@MODELS.register("improved")
+class EarlyFusionTSE(EarlyFusionExtractor):
+    """Siamese encoder + refined head (enrollment side), early-fusion non-causal extractor.
+
+    Defaults are the authors' improved monaural model (configs/Hyperparameter_monaural_
+    improved_stage-*.yaml, improved_model/*.py): encoder with 1 GridNet block, head with 2
+    attention blocks + 2 refining blocks, 3 TF-GridNetV2 blocks at 2 x 64 channels,
+    LSTM 64, 4 heads, STFT 128 / hop 64 (Hann), 16 kHz. `channels=2` is the binaural
+    variant (the authors' `binaural=True`: 2 channels in and out).
+    """
+
+    inputs = ("mix", "pos", "neg")
+
+    def __init__(self, channels: int = 1, n_fft: int = 128, hop: int = 64, emb_dim: int = 64, lstm_hidden: int = 64,
+                 n_heads: int = 4, approx_qk_dim: int = 512, n_layers: int = 3, encoder_channels: int = 2,
+                 encoder_layers: int = 1, encoder_emb_ks: int = 4, encoder_emb_hs: int = 1, head_layers: int = 2,
+                 head_refine_layers: int = 2, eps: float = 1e-5, sample_rate: int = 16000):
+        super().__init__()
+        if channels not in (1, encoder_channels):
+            raise ValueError(f"a {encoder_channels}-channel encoder takes mono or {encoder_channels}-channel "
+                             f"enrollments, not {channels}")
+        # Registration order = the authors' state_dict order: att, conv, deconv, dual_mdl, siamese, encoder_head.
+        self._build_extractor(channels, n_fft, hop, emb_dim, lstm_hidden, n_heads, approx_qk_dim, n_layers, eps,
+                              sample_rate)
+        self.siamese = SiameseEncoder(in_channels=encoder_channels, n_fft=n_fft, hop=hop, n_layers=encoder_layers,
+                                      lstm_hidden=lstm_hidden, emb_dim=emb_dim, emb_ks=encoder_emb_ks,
+                                      emb_hs=encoder_emb_hs, n_heads=n_heads, approx_qk_dim=approx_qk_dim, eps=eps)
+        self.encoder_head = RefinedEncoderHead(emb_dim, self.n_freqs, n_layers=head_layers, n_heads=n_heads,
+                                               approx_qk_dim=approx_qk_dim, refine_layers=head_refine_layers,
+                                               lstm_hidden=lstm_hidden, eps=eps)
+
+    # ------------------------------------------------------------------ enrollment side
+    def embed(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(pos [B, C, Np], neg [B, C, Nn]) -> embedding sequence [B, emb_dim, T_pos, F].
+
+        This is both what stage 1 distils and all the extractor needs from the enrollments.
+        """
+        features = compare_enrollments(self.siamese, self.encoder_head, pos, neg, self.in_channels)
+        return features.permute(0, 3, 1, 2).contiguous()
+
+    def encode(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> Conditioning:
+        """Once per utterance: the embedding sequence, as `Conditioning.embedding` like every tsepn model."""
+        return Conditioning(embedding=self.embed(pos, neg), fusion=[])
+
     # ------------------------------------------------------------------ training
     def param_groups(self) -> Dict[str, List[nn.Parameter]]:
-        main = (self.conv, self.att, self.dual_mdl, self.deconv)
         return {
             "encoder": list(self.siamese.parameters()),
             "head": list(self.encoder_head.parameters()),
-            "main": [p for module in main for p in module.parameters()],
+            "main": self.mixture_parameters(),
         }
 
 

@@ -9,6 +9,7 @@
       feature_matching: 2.0 # + this weight x L1 distance of the discriminator's features (real vs fake)
       start_step: 0         # optimizer steps before the generator's adversarial terms switch on
       lr: 2.0e-4            # the discriminator's Adam (optim: adam | adamw), betas, weight_decay, grad_clip
+      gradient_penalty: 10.0  # + this weight x E[(||grad_x D(x_hat)|| - 1)^2] on real/fake interpolates (0: off)
 
 Each training step: the task's forward gives the fake; the discriminator takes one step on
 (real, fake.detach()) (one forward of both, concatenated, so that DistributedDataParallel
@@ -56,6 +57,16 @@ def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     if kind == "lsgan":
         return (fake.float() - 1).pow(2).mean()
     return -fake.float().mean()  # hinge
+
+
+def gradient_penalty(discriminator: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Gulrajani et al.'s penalty: E[(||grad_x sum D(x_hat)||_2 - 1)^2] over random interpolates x_hat
+    of real and (detached) fake examples; every sub-discriminator's score counts (summed)."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    scores = sum(score.float().sum() for score, _ in as_judgement(discriminator(mixed)))
+    grad, = torch.autograd.grad(scores, mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
 def build_discriminator(conf: AdversarialConf) -> torch.nn.Module:
@@ -109,6 +120,11 @@ class Adversary:
         judged = as_judgement(self.net(torch.cat([real, fake])))
         n = real.shape[0]
         loss = sum(discriminator_loss(self.conf.loss, score[:n], score[n:]) for score, _ in judged) / len(judged)
+        stats = {"adv_d": float(loss.detach())}
+        if self.conf.gradient_penalty > 0:
+            penalty = gradient_penalty(self.discriminator, real, fake)
+            stats["adv_gp"] = float(penalty.detach())
+            loss = loss + self.conf.gradient_penalty * penalty
         self.optimizer.zero_grad(set_to_none=True)
         if not all_true(bool(torch.isfinite(loss.detach())), self.ctx):
             return None
@@ -119,7 +135,7 @@ class Adversary:
             self.optimizer.zero_grad(set_to_none=True)
             return None
         self.optimizer.step()
-        return {"adv_d": float(loss.detach())}
+        return stats
 
     def generator_terms(self, fake: torch.Tensor, real: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """weight x adversarial loss + feature_matching x feature L1, through the frozen discriminator."""

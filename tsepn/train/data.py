@@ -36,6 +36,14 @@ def _scp(**args) -> Dataset:
     return ScpDataset(**args)
 
 
+@DATASETS.register("pitch")
+def _pitch(**args) -> Dataset:
+    """Another dataset entry (`base: {type, args}`) plus the clean target's pitch track (`pitch`)."""
+    from tsepn.data.pitch import PitchDataset
+
+    return PitchDataset(**args)
+
+
 def build_dataset(conf: DatasetConf, key: str) -> Dataset:
     """Build a dataset from its config entry; errors name `key` (data.train / data.valid)."""
     try:

@@ -98,6 +98,8 @@ class AdversarialConf:
     betas: List[float] = field(default_factory=lambda: [0.5, 0.9])
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # max gradient norm of the discriminator; 0 = off
+    # weight of the gradient penalty E[(||grad D(x_hat)|| - 1)^2] on real/fake interpolates (Gulrajani et al.); 0 = off
+    gradient_penalty: float = 0.0
 
 
 @dataclass
@@ -210,6 +212,8 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
             fail("adversarial.betas", "must be two numbers")
         if adv.weight < 0 or adv.feature_matching < 0 or adv.start_step < 0 or adv.grad_clip < 0:
             fail("adversarial", "weight, feature_matching, start_step and grad_clip must be >= 0")
+        if adv.gradient_penalty < 0:
+            fail("adversarial.gradient_penalty", "must be >= 0")
         if cfg.train.precision == "fp16":
             fail("train.precision", "adversarial training runs in fp32 or bf16 (fp16 would need a second loss scaler)")
     if cfg.scheduler.name not in ("plateau", "step", "none"):

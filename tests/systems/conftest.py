@@ -1,0 +1,13 @@
+"""Fixtures of the system (baseline model) tests: one torch thread (tiny models on a shared machine)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,72 @@
+"""Pitch-aware MBRNN: the four pitch modes, where gradients go, causality of the separator, paper-size build."""
+import pytest
+import torch
+
+from systems_helpers import ENROLL, MBRNN_TINY, MIX, audio, check_interface_and_gradients, parameter_count
+from tsepn.losses import build_loss
+from tsepn.models import build_model
+from tsepn.models.baselines.mbrnn import CumulativeLayerNorm
+
+FRAMES = 1 + MIX // MBRNN_TINY["hop"]
+
+
+@pytest.mark.parametrize("mode", ["none", "concat", "joint"])
+def test_tiny_forward_backward(mode):
+    model, outputs, no_grad = check_interface_and_gradients("pitch_mbrnn", dict(MBRNN_TINY, pitch_mode=mode))
+    assert no_grad == []
+    assert set(model.param_groups()) == {"speaker", "pitch", "main"}
+    if mode == "none":
+        assert "f0" not in outputs and model.param_groups()["pitch"] == []
+    else:
+        assert outputs["f0"].shape == (2, FRAMES) and bool((outputs["f0"] > 0).all())
+
+
+def pitch_grads_from_the_wave(mode):
+    model = build_model("pitch_mbrnn", **dict(MBRNN_TINY, pitch_mode=mode))
+    outputs = model.train_outputs({"mix": audio(2, MIX), "pos": audio(2, ENROLL, seed=1)})
+    total, _ = build_loss([{"name": "si_snr"}]).evaluate(outputs, {"ref": audio(2, MIX, seed=7)})
+    total.backward()
+    return [p.grad for p in model.param_groups()["pitch"]]
+
+
+def test_concat_cuts_the_separation_gradient_and_joint_keeps_it():
+    assert all(g is None for g in pitch_grads_from_the_wave("concat"))
+    assert any(g is not None and g.abs().sum() > 0 for g in pitch_grads_from_the_wave("joint"))
+
+
+def test_the_oracle_mode_separates_with_the_true_track():
+    model = build_model("pitch_mbrnn", **dict(MBRNN_TINY, pitch_mode="oracle")).eval()
+    assert model.inputs == ("mix", "pos", "pitch")
+    mix, pos = audio(1, MIX), audio(1, ENROLL, seed=1)
+    track = torch.full((1, FRAMES), 150.0)
+    with torch.no_grad():
+        a = model.train_outputs({"mix": mix, "pos": pos, "pitch": track})["wave"]
+        b = model.train_outputs({"mix": mix, "pos": pos, "pitch": track * 2})["wave"]
+        with pytest.raises(ValueError, match="cond\\['pitch'\\] is needed"):
+            model(mix, model.encode(pos))
+        with pytest.raises(ValueError, match="pitch labels' hop must be the model's"):
+            model.train_outputs({"mix": mix, "pos": pos, "pitch": track[:, :-1]})
+    assert not torch.allclose(a, b)
+
+
+def test_cumulative_layer_norm_is_causal():
+    norm = CumulativeLayerNorm(4)
+    x = torch.randn(1, 10, 4)
+    y = x.clone()
+    y[:, 6:] += 5.0
+    assert torch.allclose(norm(x)[:, :6], norm(y)[:, :6])
+    # frame 0 alone is normalised by its own statistics
+    first = x[0, 0]
+    assert torch.allclose(norm(x)[0, 0], (first - first.mean()) / first.var(unbiased=False).add(1e-8).sqrt(), atol=1e-5)
+
+
+def test_bad_mode_is_named():
+    with pytest.raises(ValueError, match="pitch_mode must be one of none, concat, joint, oracle"):
+        build_model("pitch_mbrnn", pitch_mode="late")
+
+
+def test_paper_size_dry_build():
+    for mode in ("joint", "none"):
+        count = parameter_count(build_model("pitch_mbrnn", pitch_mode=mode, num_speakers=251))
+        print(f"pitch_mbrnn paper size ({mode}): {count} parameters")
+        assert 7e6 < count < 10e6
