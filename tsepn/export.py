@@ -150,6 +150,47 @@ class _TracedMath:
 
 
 @contextlib.contextmanager
+def static_sizes():
+    """While tracing a fixed-shape graph (the step): sizes read from tensors are plain ints.
+
+    The tracer records `x.shape` / `x.size()` reads as graph values, and integer arithmetic
+    on them as graph ops; some of those export wrongly (floor division of a negative size
+    becomes a truncating Div) or not at all (Unfold needs constant sizes). Every shape in the
+    step graph is fixed, so sizes are read as Python ints, and `Tensor.unfold` (no ONNX op)
+    becomes stacked slices.
+    """
+    base = torch._C.TensorBase
+    shape_get, size_fn = base.shape.__get__, base.size
+    saved = {name: torch.Tensor.__dict__.get(name) for name in ("shape", "size", "unfold")}
+
+    def static_shape(self):
+        return torch.Size([int(d) for d in shape_get(self)])
+
+    def static_size(self, dim=None):
+        return static_shape(self) if dim is None else int(size_fn(self, dim))
+
+    def static_unfold(x, dimension, size, step):
+        dim, size, step = int(dimension) % x.dim(), int(size), int(step)
+        count = (int(x.shape[dim]) - size) // step + 1
+        windows = torch.stack([x.narrow(dim, i * step, size) for i in range(count)], dim)
+        return windows.movedim(dim + 1, -1)
+
+    torch.Tensor.shape = property(static_shape)
+    torch.Tensor.size = static_size
+    torch.Tensor.unfold = static_unfold
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, value)
+
+
+@contextlib.contextmanager
 def no_weight_caches():
     """Disable the models' inference caches of regrouped weights while tracing.
 
@@ -346,8 +387,9 @@ def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK
                               **{n: a for n, a in cond_axes.items() if a}})
         new_state_names = ["new_" + name for name in state_names]
         step_inputs = (mix, scale) + tuple(t for _, t in cond_leaves) + tuple(t for _, t in state_leaves)
-        _export(step_graph, step_inputs, out_dir / STEP_FILE, ["chunk", "scale"] + cond_names + state_names,
-                ["out"] + new_state_names, dynamic_axes={n: a for n, a in cond_axes.items() if a})
+        with static_sizes():
+            _export(step_graph, step_inputs, out_dir / STEP_FILE, ["chunk", "scale"] + cond_names + state_names,
+                    ["out"] + new_state_names, dynamic_axes={n: a for n, a in cond_axes.items() if a})
 
     manifest = {
         "format": MANIFEST_FORMAT,
