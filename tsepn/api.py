@@ -187,18 +187,22 @@ class Stream:
 
     def __init__(self, owner: "TargetExtractor", inner):
         self.owner, self.inner, self.flushed = owner, inner, False
+        self.layout = (False, 2)  # (torch?, ndim) of the pushed blocks: outputs come back alike
 
     def push(self, chunk):
         if self.flushed:
             raise APIError("this stream was flushed; start another with stream()")
         audio, was_torch, ndim = _to_numpy(chunk, "chunk")
         self.owner._check_channels(audio, "chunk")
+        self.layout = (was_torch, ndim)
         return _like(self.inner.push(audio), was_torch, ndim)
 
     def flush(self):
         """Run whatever is buffered (a last partial chunk) and end the stream."""
+        if self.flushed:
+            raise APIError("this stream was already flushed")
         self.flushed = True
-        return self.inner.flush()
+        return _like(self.inner.flush(), *self.layout)
 
 
 class TargetExtractor:

@@ -111,10 +111,11 @@ class Progress:
         if self.bar is not None:
             self.bar.update(samples / self.rate)
             return
-        while self.done / self.total >= self.next_mark - 1e-9 and self.next_mark <= 1.0 + 1e-9:
-            print(f"{self.desc}: {self.next_mark * 100:3.0f}% ({self.done / self.rate:.1f}/{self.total / self.rate:.1f}"
-                  " s)", file=self.stream, flush=True)
-            self.next_mark += self.every
+        share = min(self.done / self.total, 1.0)
+        if share >= self.next_mark - 1e-9:
+            print(f"{self.desc}: {share * 100:3.0f}% ({self.done / self.rate:.1f}/{self.total / self.rate:.1f} s)",
+                  file=self.stream, flush=True)
+            self.next_mark = (int(share / self.every + 1e-9) + 1) * self.every
 
     def close(self) -> None:
         if self.bar is not None:
