@@ -2,6 +2,8 @@
 
     tsepn-bench render ...   data pipeline (tsepn.bench_render)
     tsepn-bench model ...    model speed (tsepn.bench_model)
+    tsepn-bench export ...   per-chunk latency, PyTorch vs ONNX Runtime (tsepn.bench_export)
+    tsepn-bench longform ... peak memory and real-time factor on long files (tsepn.bench_longform)
 
 Each benchmark prints informative lines and, last, `name value` lines.
 """
@@ -10,7 +12,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model"}
+BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model", "export": "tsepn.bench_export",
+              "longform": "tsepn.bench_longform"}
 
 
 def main(argv=None) -> None:
