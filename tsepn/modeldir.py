@@ -131,6 +131,12 @@ def write_model_dir(out_dir, checkpoint, arch: Optional[str] = None, name: Optio
     if config is None and (checkpoint.parent / CONFIG_FILE).is_file():
         config = str(checkpoint.parent / CONFIG_FILE)
     streaming = model.init_state(1) is not None
+    if onnx:
+        from tsepn.export import ExportError, streaming_problem
+
+        problem = streaming_problem(model)
+        if problem is not None:  # before writing anything: no half-made directory
+            raise ExportError(f"cannot export the streaming step: {problem}")
     card = {
         "format": FORMAT,
         "name": name or out_dir.name,
