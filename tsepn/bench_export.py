@@ -9,6 +9,8 @@ Prints, last:
     torch_chunk_ms N    PyTorch, milliseconds per 8-ms chunk
     onnx_chunk_ms N     onnxruntime, milliseconds per 8-ms chunk (numpy std + graph call + state copy)
     speedup N           torch_chunk_ms / onnx_chunk_ms
+(a comment line above them gives the process CPU time per chunk of both, a hint when the
+cores are shared)
     max_abs_diff N      largest |onnx - torch| over the timed stream
 """
 from __future__ import annotations
@@ -26,14 +28,19 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
-def median_per_chunk(run, chunks: int, repeats: int) -> float:
+def median_per_chunk(run, chunks: int, repeats: int):
+    """(wall ms, process CPU ms) per chunk, medians over `repeats` passes after a warm-up pass.
+
+    With one thread the CPU time is a load-independent hint when other processes share the cores.
+    """
     run()  # warm-up
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
-        times.append((time.perf_counter() - start) / chunks)
-    return 1000 * statistics.median(times)
+        walls.append((time.perf_counter() - start) / chunks)
+        cpus.append((time.process_time() - start_cpu) / chunks)
+    return 1000 * statistics.median(walls), 1000 * statistics.median(cpus)
 
 
 def main(argv=None) -> int:
@@ -94,12 +101,15 @@ def main(argv=None) -> int:
         stream = runtime.stream(cond=onnx_cond)
         outputs["onnx"] = np.concatenate([stream.push(p) for p in np_pieces], axis=-1)
 
-    torch_ms = median_per_chunk(run_torch, count, args.repeats)
-    onnx_ms = median_per_chunk(run_onnx, count, args.repeats)
+    load_start = os.getloadavg()[0]
+    torch_ms, torch_cpu = median_per_chunk(run_torch, count, args.repeats)
+    onnx_ms, onnx_cpu = median_per_chunk(run_onnx, count, args.repeats)
     diff = float(np.abs(outputs["onnx"] - outputs["torch"]).max())
     print(f"# {model.tsepn_name if hasattr(model, 'tsepn_name') else type(model).__name__}: {count} chunks of "
           f"{chunk} samples ({1000 * chunk / rate:g} ms), {args.threads} thread(s), median of {args.repeats}; "
-          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}")
+          f"torch {torch.__version__}, load average {load_start:.2f} -> {os.getloadavg()[0]:.2f}")
+    print(f"# process CPU time per chunk: torch {torch_cpu:.4g} ms, onnxruntime {onnx_cpu:.4g} ms "
+          f"(ratio {torch_cpu / onnx_cpu:.3g})")
     print(f"torch_chunk_ms {torch_ms:.4g}")
     print(f"onnx_chunk_ms {onnx_ms:.4g}")
     print(f"speedup {torch_ms / onnx_ms:.3g}")
