@@ -6,6 +6,15 @@ output's short-term level with the mixture's: both energies are smoothed over ab
 `smooth_seconds` (one-pole average of 10-ms frame energies); where the output is more than
 `db` dB below the mixture, the gain ramps to 0 (over one frame), elsewhere back to 1.
 The gate is causal and keeps its state across blocks, so it runs on streams of any length.
+
+Measured (2026-12-03, a binaural mini-recipe stage-2 model after 3 epochs, 20 examples of
+test_m2e2 and of test_m2e2_wrong_enroll, whose enrollments name a speaker absent from the
+mixture): output level relative to the mixture -9.05 dB with the target present and
+-10.29 dB with it absent, i.e. the model barely lowers its output when the target is
+absent. Gate 15 dB: no change (-9.10 / -10.40 dB, SI-SNRi 2.56 -> 2.47 dB); 10 dB: absent
+output -26.9 dB on average but SI-SNRi with the target present drops to -0.26 dB; 6 dB:
+everything muted. So it does not help a model this weak and stays off by default; a model
+whose output level separates the two cases is where a threshold between them pays off.
 """
 from __future__ import annotations
 
