@@ -35,12 +35,14 @@ setup(
     install_requires=install_requires,
     extras_require={
         "espnet": ["espnet==202511"],
+        "onnx": ["onnx>=1.16", "onnxruntime>=1.18"],
         "test": ["pytest>=8", "pytest-benchmark>=4", "fast_bss_eval>=0.1.4", "mir_eval>=0.7"],
     },
     entry_points={
         "console_scripts": [
             "tsepn-bench=tsepn.bin.bench:main",
             "tsepn-extract=tsepn.bin.extract:main",
+            "tsepn-export=tsepn.bin.export:main",
             "tsepn-train=tsepn.bin.train:main",
             "tsepn-decode=tsepn.bin.decode:main",
             "tsepn-score=tsepn.bin.score:main",

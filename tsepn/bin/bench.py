@@ -2,6 +2,8 @@
 
     tsepn-bench render ...   data pipeline (tsepn.bench_render)
     tsepn-bench model ...    model speed (tsepn.bench_model)
+    tsepn-bench export ...   per-chunk latency, PyTorch vs ONNX Runtime (tsepn.bench_export)
+    tsepn-bench longform ... peak memory and real-time factor on long files (tsepn.bench_longform)
     tsepn-bench demo ...     the demo's training stages: s/example, projected time vs budget (tsepn.bench_demo)
 
 Each benchmark prints informative lines and, last, `name value` lines.
@@ -11,7 +13,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model", "demo": "tsepn.bench_demo"}
+BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model", "demo": "tsepn.bench_demo",
+              "export": "tsepn.bench_export", "longform": "tsepn.bench_longform"}
 
 
 def main(argv=None) -> None:
