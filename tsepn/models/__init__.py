@@ -18,7 +18,8 @@ from tsepn.models.base import TSEModel, TSEModule
 from tsepn.models.registry import DISCRIMINATORS, MODELS, build_model
 
 # Modules whose import registers models in MODELS (or DISCRIMINATORS); explicit: a broken module is an error.
-MODEL_MODULES = ["posneg", "teacher", "early_fusion", "discriminators"]
+MODEL_MODULES = ["posneg", "teacher", "early_fusion", "discriminators",
+                 "baselines.usef_tfgridnet", "baselines.td_speakerbeam", "baselines.voicefilter", "baselines.nmf"]
 
 for _module in MODEL_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
