@@ -257,3 +257,27 @@ def test_command_line(toys, tmp_path, caplog):
     assert "task.train: no group 'decoder'" in caplog.text
     with pytest.raises(SystemExit):  # the paper's stages are configs now: no --stage option
         main(["--config", str(path), "--exp-dir", str(tmp_path / "e4"), "--stage", "extract"])
+
+
+def test_resume_checks_the_task_and_reads_checkpoints_from_before_task_configs(toys, tmp_path):
+    cfg = make_config("extract", distilled=distilled_file(tmp_path), train={"epochs": 1})
+    run_to_end(toys, tmp_path / "exp", cfg)
+    last = tmp_path / "exp/checkpoints/last.pt"
+    state = torch.load(last, weights_only=True)
+    assert state["task"] == {"kind": "extract", "train": ["main"]}
+    other = make_config("extract", distilled=distilled_file(tmp_path), train={"epochs": 2},
+                        task={"kind": "extract", "train": ["head", "main"]})
+    with pytest.raises(TrainingError, match=r"is a 'extract' run training \['main'\].*training \['head', 'main'\]"):
+        Trainer(other, tmp_path / "exp", resume=True)
+    # a checkpoint of the stage-based trainer: its stage gives the kind
+    del state["task"]
+    state["stage"] = "extract"
+    ckpt.save_checkpoint(last, state)
+    longer = make_config("extract", distilled=distilled_file(tmp_path), train={"epochs": 2})
+    assert run_to_end(toys, tmp_path / "exp", longer, resume=True).epoch == 2
+    state = torch.load(last, weights_only=True)
+    del state["task"]
+    state["stage"] = "distill"
+    ckpt.save_checkpoint(last, state)
+    with pytest.raises(TrainingError, match="is a 'distill' run"):
+        Trainer(longer, tmp_path / "exp", resume=True)

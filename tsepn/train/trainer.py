@@ -46,6 +46,10 @@ from tsepn.train.stages import build_task
 log = logging.getLogger(__name__)
 
 
+# training checkpoints written before task configs name a stage; its task kind
+LEGACY_STAGES = {"teacher": "extract", "distill": "distill", "extract": "extract"}
+
+
 class TrainingError(RuntimeError):
     """Training cannot go on (too many bad steps, diverged weights, unusable exp dir)."""
 
@@ -157,6 +161,8 @@ class Trainer:
                 f"the config asks for {self.cfg.model.name!r} {self.cfg.model.args}; use another --exp-dir"
             )
         was = state.get("task") or {}
+        if not was and state.get("stage") in LEGACY_STAGES:  # written before task configs: the kind only
+            was = {"kind": LEGACY_STAGES[state["stage"]], "train": list(self.cfg.task.train)}
         if (was.get("kind"), was.get("train")) != (self.cfg.task.kind, list(self.cfg.task.train)):
             raise TrainingError(f"{self.last_path}: is a {was.get('kind')!r} run training {was.get('train')}, the "
                                 f"config asks for task.kind {self.cfg.task.kind!r} training {self.cfg.task.train}; "
