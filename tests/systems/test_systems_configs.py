@@ -13,7 +13,7 @@ from tsepn.train.stages import check_groups, resolve_inputs
 from tsepn.train.trainer import Trainer
 
 VARIABLES = {"data": "data", "exp": "exp/x", "simulate_config": "conf/simulate.yaml"}
-BASELINES = ["usef_tfgridnet", "td_speakerbeam", "voicefilter", "nmf", "clean_tfgridnet"]
+BASELINES = ["usef_tfgridnet", "td_speakerbeam", "voicefilter", "nmf", "clean_tfgridnet", "clean_tfgridnet_oracle"]
 CONFIGS = sorted(p for p in SYSTEMS_DIR.glob("*/[0-9]_*.yaml") if p.parent.name.split("_paper")[0] in BASELINES)
 
 
@@ -58,6 +58,7 @@ def test_systems_cli_lists_every_system_with_paper_size_counts(capsys):
     assert rows["nmf_paper"][col["params"]] == "0"
     assert rows["clean_tfgridnet"][col["trained on"]] == "mix, pos<-pos_clean"
     assert rows["usef_tfgridnet"][col["decoded with"]] == "mix, pos"
+    assert rows["clean_tfgridnet_oracle"][col["decoded with"]] == "mix, pos<-pos_clean"  # its decode.yaml
     assert "Delcroix" in rows["td_speakerbeam"][col["paper"]]
     print(out)
 
@@ -92,3 +93,21 @@ def test_bad_configs_fail_before_training_naming_the_key(system, step, changes, 
     with pytest.raises(ConfigError, match=message):
         Trainer(cfg, tmp_path / "exp")
     assert not (tmp_path / "exp" / "checkpoints").exists()
+
+
+def test_decode_reads_the_enrollment_the_decode_config_names(tmp_path):
+    from argparse import Namespace
+
+    from tsepn.bin.decode import DecodeConfig, input_lists
+    from tsepn.config import load_config
+
+    for name in ("mix", "pos", "neg", "pos_clean"):
+        (tmp_path / f"{name}.scp").write_text(f"ex1 {name}/ex1.flac\nex2 {name}/ex2.flac\n")
+    args = Namespace(set_dir=str(tmp_path), mix=None, pos=None, neg=None)
+    assert input_lists(args)["pos"]["ex1"] == "pos/ex1.flac"
+    oracle = load_config(DecodeConfig, SYSTEMS_DIR / "clean_tfgridnet_oracle" / "decode.yaml")
+    assert oracle.enrollment == "pos_clean"
+    tables = input_lists(args, oracle.enrollment)
+    assert tables["pos"]["ex1"] == "pos_clean/ex1.flac" and tables["neg"]["ex2"] == "neg/ex2.flac"
+    with pytest.raises(ConfigError, match="enrollment must be one of pos, pos_clean, got 'enroll_clean'"):
+        input_lists(args, "enroll_clean")

@@ -7,7 +7,8 @@ A system is a folder `conf/systems/<name>/` of training configs `<stage>_<step>.
 built from that config (nothing trained, no data read) to count its parameters, so a
 `<name>_paper` system gives the paper-size count. "trained on" is the last step's
 `task.inputs` (model input <- batch field); decoding (recipe stage 7) feeds `mix`, the
-noisy positive enrollment `pos` and, for models that take it, the negative `neg`.
+noisy positive enrollment `pos` (or what the system's `decode.yaml` names as `enrollment`,
+e.g. `pos_clean`) and, for models that take it, the negative `neg`.
 """
 from __future__ import annotations
 
@@ -82,6 +83,13 @@ def describe(system_dir: Path, build: bool = True) -> Optional[SystemRow]:
     inputs = cfg.task.inputs if cfg.task.inputs is not None else {name: name for name in takes}
     trained_on = ", ".join(f"{k}<-{v}" if k != v else k for k, v in inputs.items())
     decoded = [n for n in ("mix", "pos", "neg") if n in (takes or tuple(inputs))]
+    decode_conf = system_dir / "decode.yaml"
+    if decode_conf.is_file() and "pos" in decoded:
+        from tsepn.config import load_yaml
+
+        enrollment = (load_yaml(decode_conf) or {}).get("enrollment", "pos")
+        if enrollment != "pos":
+            decoded[decoded.index("pos")] = f"pos<-{enrollment}"
     return SystemRow(name=system_dir.name, steps=[p.stem for p in configs], model=cfg.model.name,
                      paper=info.get("paper", ""), params=params, causal=causal, trained_on=trained_on,
                      decoded_with=", ".join(decoded), description=first_comment(last))
