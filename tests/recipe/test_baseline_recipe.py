@@ -42,7 +42,7 @@ def recipe_copy(work: Path) -> Path:
 
 def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, TSEPN_ROOT=str(REPO), OMP_NUM_THREADS="1")
-    res = subprocess.run(["bash", "./run.sh", "--nj", "1", "--ntrain", "1", "--test-sets", TEST_SET, *args],
+    res = subprocess.run(["bash", "./run.sh", "--nj", "2", "--ntrain", "1", "--test-sets", TEST_SET, *args],
                          cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-4000:]
     return res
