@@ -186,6 +186,9 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
 def merge(args) -> Path:
     """Join DIR/est.{1..N}.scp into DIR/est.scp; every split must be present."""
     out_dir = Path(args.out_dir)
+    if args.nj == 1 and (out_dir / "est.scp").is_file():  # one job writes est.scp itself: nothing to join
+        log.info("one split: %s is the decoding's own table", out_dir / "est.scp")
+        return out_dir / "est.scp"
     parts = [out_dir / f"est.{j}.scp" for j in range(1, args.nj + 1)]
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
