@@ -41,6 +41,10 @@ teacher_checkpoint=""       # an existing teacher model file: the system's stage
 decode_config=conf/decode.yaml
 test_sets="test_m2e2 test_m2e3 test_m3e2 test_m3e3"   # stage 7-8 (+ each <set>_wrong_enroll)
 wrong_enroll=true           # also decode/score the <testset>_wrong_enroll controls
+absent_sets="test_absent"   # stage 7-8: target-absent sets (no control), each where stage 3 made it
+asr=auto                    # stage 8 WER back end: auto = none on the mini corpus (it has no words),
+                            # pocketsphinx (offline, in tools/venv) on a real corpus; none = no WER
+asr_opts="maxhmmpf=3000"    # back-end options (--asr-opt), e.g. pocketsphinx beam; about 3x faster
 score_nj=2                  # processes for scoring
 paper_rows=""               # "system=row ...": the published row RESULTS.md shows beside a system
 
@@ -112,6 +116,9 @@ $(systems_help)
   --train-args \"k=v ...\"    dotted config overrides for stages 4-6 (e.g. \"train.epochs=2\")
   --ntrain N                 training processes on this machine, DDP when > 1 (default $ntrain)
   --decode-config FILE --test-sets \"A B\" --wrong-enroll true|false   stages 7-8
+  --absent-sets \"A\"         target-absent sets decoded/scored too (default: $absent_sets)
+  --asr auto|none|pocketsphinx|whisper|...   WER back end of stage 8 (default $asr: none on
+                             the mini corpus, else pocketsphinx); --asr-opts \"k=v ...\" its options
   --mini-config FILE --simulate-config FILE --data DIR --exp DIR --corpus-dir DIR"
   . utils/parse_options.sh
   . utils/log.sh
@@ -143,6 +150,12 @@ $(systems_help | grep . || echo "    (none)")"
     eval_sets+=" $set_name"
     [ "$wrong_enroll" = true ] && eval_sets+=" ${set_name}_wrong_enroll"
   done
+  for set_name in $absent_sets; do   # only where stage 3 made it (simulate config's sets)
+    [ -f "$data/$set_name/.done" ] && eval_sets+=" $set_name"
+  done
+  if [ "$asr" = auto ]; then
+    if [ "$corpus" = mini ]; then asr=none; else asr=pocketsphinx; fi
+  fi
   local sys_exp=$exp/$system   # ${exp} of the system's configs
   local final_dir=""
   [ -z "$(final_config "$system")" ] || final_dir=$sys_exp/$(step_name "$(final_config "$system")")
@@ -223,10 +236,21 @@ $(systems_help | grep . || echo "    (none)")"
 
   if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     log "Stage 8: score$eval_sets, $final_dir/RESULTS.md, $exp/RESULTS.md"
+    local score_opts opt
     for set_name in $eval_sets; do
+      score_opts=()
+      if [ "$asr" = none ]; then
+        score_opts+=(--unavailable "wer=no words (the $corpus corpus)")
+      else
+        score_opts+=(--asr "$asr")
+        for opt in $asr_opts; do score_opts+=(--asr-opt "$opt"); done
+        # a control has the same targets as its set: reuse the recogniser's reference transcripts
+        [[ "$set_name" != *_wrong_enroll ]] ||
+          score_opts+=(--asr-ref "$final_dir/score_${set_name%_wrong_enroll}/asr_ref.txt")
+      fi
       python -m tsepn.bin.score --ref "$data/$set_name/ref.scp" --mix "$data/$set_name/mix.scp" \
         --est "$final_dir/decode_$set_name/est.scp" --out-dir "$final_dir/score_$set_name" \
-        --sample-rate "$sample_rate" --nj "$score_nj"
+        --sample-rate "$sample_rate" --nj "$score_nj" "${score_opts[@]}"
     done
     local results_opts=() row systems=()
     row=$(paper_row "$system")

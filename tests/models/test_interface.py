@@ -100,3 +100,13 @@ def test_no_model_module_imports_the_package_registry_back():
     for name in MODEL_MODULES:
         text = (REPO / "tsepn" / "models" / f"{name.replace('.', '/')}.py").read_text()  # baselines.x -> baselines/x.py
         assert "from tsepn.models import" not in text and "import tsepn.models\n" not in text, name
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_registered_model_follows_the_interface(name):
+    """Whatever registers a model (presets, baselines) builds with its defaults into a TSEModel
+    whose param_groups() cover every parameter exactly once."""
+    model = build_model(name)
+    check_model(model)
+    ids = [id(p) for params in model.param_groups().values() for p in params]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters())), name

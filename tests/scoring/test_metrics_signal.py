@@ -1,4 +1,4 @@
-"""tsepn.metrics signal metrics against closed forms and independent packages."""
+"""tsepn.scoring.metrics signal metrics against closed forms and independent packages."""
 import warnings
 
 import fast_bss_eval
@@ -7,7 +7,7 @@ import pesq
 import pytest
 from pystoi import stoi as pystoi_stoi
 
-from tsepn import metrics
+from tsepn.scoring import metrics
 
 SR = 16000
 
@@ -119,6 +119,40 @@ def test_pesq_and_stoi_match_the_packages_called_directly():
     assert metrics.pesq_wb(est, ref, SR) == pytest.approx(pesq.pesq(SR, ref, est, "wb"), abs=1e-6)
     assert metrics.stoi(est, ref, SR) == pytest.approx(pystoi_stoi(ref, est, SR, extended=False), abs=1e-9)
     assert metrics.estoi(est, ref, SR) == pytest.approx(pystoi_stoi(ref, est, SR, extended=True), abs=1e-9)
+
+
+def test_narrow_band_pesq_and_the_papers_raw_variant():
+    """pesq_nb is the package's narrow-band MOS-LQO; pesq_nb_raw is the raw P.862 score (pypesq's
+    number, the paper's PESQ), recovered exactly through the closed-form P.862.1 mapping (pypesq
+    itself does not build here, so the mapping is the check)."""
+    ref = speechlike(seconds=2.0, seed=21)
+    for snr_db in (0.0, 10.0, 30.0):
+        est, _ = with_noise_at(ref, snr_db, seed=22)
+        mos = metrics.pesq_nb(est, ref, SR)
+        assert mos == pytest.approx(pesq.pesq(SR, ref, est, "nb"), abs=1e-6)
+        raw = metrics.pesq_nb_raw(est, ref, SR)
+        assert metrics.mos_lqo_from_raw(raw) == pytest.approx(mos, abs=1e-9)
+        assert 0.999 + 4.0 / (1.0 + np.exp(-1.4945 * raw + 4.6607)) == pytest.approx(mos, abs=1e-9)
+    # the mapping is monotonic and the inverse exact across the range
+    raws = np.linspace(-0.5, 4.5, 11)
+    assert np.all(np.diff([metrics.mos_lqo_from_raw(r) for r in raws]) > 0)
+    assert [metrics.raw_from_mos_lqo(metrics.mos_lqo_from_raw(r)) for r in raws] == pytest.approx(list(raws), abs=1e-9)
+    with pytest.raises(metrics.MetricError, match="outside the P.862.1 range"):
+        metrics.raw_from_mos_lqo(5.2)
+    # 8-kHz audio is scored at 8 kHz, narrow band
+    ref8 = ref[::2]
+    est8, _ = with_noise_at(ref8, 10.0, seed=23)
+    assert metrics.pesq_nb(est8, ref8, 8000) == pytest.approx(pesq.pesq(8000, ref8, est8, "nb"), abs=1e-6)
+
+
+def test_output_energy_relative_to_the_mixture():
+    mix = speechlike(seconds=1.0, seed=31)
+    assert metrics.out_energy_rel_db(mix, mix) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.out_energy_rel_db(0.1 * mix, mix) == pytest.approx(-20.0, abs=1e-9)
+    assert metrics.out_energy_rel_db(np.zeros_like(mix), mix) < -100.0  # silence: large and finite
+    assert metrics.out_energy_rel_db(mix, np.zeros_like(mix)) is None
+    two = np.stack([mix, 0.5 * mix])
+    assert metrics.out_energy_rel_db(0.5 * two, two) == pytest.approx(20 * np.log10(0.5), abs=1e-9)
 
 
 def test_pesq_failure_raises_for_the_caller_to_record():

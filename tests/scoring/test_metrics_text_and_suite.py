@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tsepn import metrics
+from tsepn.scoring import asr, dnsmos, metrics, scorer as suite
 
 SR = 16000
 
@@ -17,42 +17,41 @@ SR = 16000
     ],
 )
 def test_normalize_text(raw, normalised):
-    assert metrics.normalize_text(raw) == normalised
+    assert asr.normalize_text(raw) == normalised
 
 
 def test_word_error_counts():
     ref = "the cat sat on the mat".split()
-    assert metrics.word_errors(ref, ref)["errors"] == 0
-    assert metrics.word_errors(ref, "the cat sat on mat".split()) == {"sub": 0, "del": 1, "ins": 0, "errors": 1, "ref_words": 6}
-    assert metrics.word_errors(ref, "the cat sat on the big mat".split())["ins"] == 1
-    assert metrics.word_errors(ref, "the dog sat on the hat".split())["sub"] == 2
-    assert metrics.word_errors(ref, [])["del"] == 6
-    assert metrics.word_errors([], ["a", "b"])["ins"] == 2
+    assert asr.word_errors(ref, ref)["errors"] == 0
+    assert asr.word_errors(ref, "the cat sat on mat".split()) == {"sub": 0, "del": 1, "ins": 0, "errors": 1, "ref_words": 6}
+    assert asr.word_errors(ref, "the cat sat on the big mat".split())["ins"] == 1
+    assert asr.word_errors(ref, "the dog sat on the hat".split())["sub"] == 2
+    assert asr.word_errors(ref, [])["del"] == 6
+    assert asr.word_errors([], ["a", "b"])["ins"] == 2
 
 
 def test_wer_normalises_before_counting():
-    assert metrics.wer("The cat, sat.", "the CAT sat") == 0.0
-    assert metrics.wer("a b c d", "a x c") == pytest.approx(2 / 4)  # one substitution, one deletion
-    assert metrics.wer("a b", "a b c d e") == pytest.approx(3 / 2)  # insertions can exceed 100%
-    assert metrics.wer("", "anything") is None
+    assert asr.wer("The cat, sat.", "the CAT sat") == 0.0
+    assert asr.wer("a b c d", "a x c") == pytest.approx(2 / 4)  # one substitution, one deletion
+    assert asr.wer("a b", "a b c d e") == pytest.approx(3 / 2)  # insertions can exceed 100%
+    assert asr.wer("", "anything") is None
 
 
 def test_transcript_backend_and_registry(tmp_path):
     text = tmp_path / "hyp.txt"
     text.write_text("u1 HELLO THERE\nu2 GOOD BYE\n")
-    backend = metrics.build_asr("transcript", {"text": str(text)})
+    backend = asr.build_asr("transcript", {"text": str(text)})
     assert backend.transcribe("u2", np.zeros((1, 10)), SR) == "GOOD BYE"
     with pytest.raises(metrics.MetricError, match="no transcript for 'u3'"):
         backend.transcribe("u3", np.zeros((1, 10)), SR)
-    assert "transcript" in metrics.ASR_BACKENDS and "whisper" in metrics.ASR_BACKENDS
-    with pytest.raises(KeyError, match="known: transcript, whisper"):
-        metrics.build_asr("nonexistent")
+    assert {"transcript", "pocketsphinx", "whisper", "faster_whisper", "espnet"} <= set(asr.ASR_BACKENDS)
+    with pytest.raises(KeyError, match="known: .*pocketsphinx"):
+        asr.build_asr("nonexistent")
 
 
 def test_dnsmos_unavailable_reasons(tmp_path):
-    assert metrics.load_dnsmos(None) == (None, "no DNSMOS model configured (--dnsmos-model)")
-    scorer, reason = metrics.load_dnsmos(str(tmp_path / "missing.onnx"))
-    assert scorer is None and reason  # either onnxruntime is missing or the file is
+    scorer, reason = dnsmos.load_dnsmos(str(tmp_path / "missing.onnx"))
+    assert scorer is None and "missing.onnx: DNSMOS model file not found" in reason
 
 
 class FakeSession:
@@ -72,21 +71,26 @@ class FakeSession:
 
 def test_dnsmos_windows_and_polynomial_mapping():
     session = FakeSession()
-    scorer = metrics.DnsMos(session=session)
-    expected = np.polyval(metrics.DNSMOS_OVR_POLY, 3.0)
+    scorer = dnsmos.DnsMos(session=session)
+    expected = np.polyval(dnsmos.POLY["ovrl"], 3.0)
     # 3 s of silence: tiled to >= 9.01 s (12 s), then 12 - 9.01 -> 3 windows with a 1 s hop
-    assert scorer(np.zeros(3 * SR), SR) == pytest.approx(expected, abs=1e-6)
+    scores = scorer(np.zeros(3 * SR), SR)
+    assert scores["ovrl"] == pytest.approx(expected, abs=1e-6)
+    assert scores["sig"] == pytest.approx(np.polyval(dnsmos.POLY["sig"], 1.0), abs=1e-6)
+    assert scores["bak"] == pytest.approx(np.polyval(dnsmos.POLY["bak"], 2.0), abs=1e-6)
     assert session.lengths == [int(9.01 * SR)] * 3
     # two channels are scored separately and averaged
     audio = np.stack([np.zeros(10 * SR), np.full(10 * SR, 0.5)])
-    assert scorer(audio, SR) == pytest.approx((expected + np.polyval(metrics.DNSMOS_OVR_POLY, 3.5)) / 2, abs=1e-5)
+    assert scorer(audio, SR)["ovrl"] == pytest.approx((expected + np.polyval(dnsmos.POLY["ovrl"], 3.5)) / 2, abs=1e-5)
 
 
 def test_metric_columns_order_and_improvements():
-    assert metrics.metric_columns(["stoi", "snr", "sdr"], with_mixture=True) == ["snr", "snri", "sdr", "sdri", "stoi"]
-    assert metrics.metric_columns(["si_snr", "itd", "ild"], with_mixture=False) == ["si_snr", "itd_err_us", "ild_err_db"]
+    assert suite.metric_columns(["stoi", "snr", "sdr"], with_mixture=True) == ["snr", "snri", "sdr", "sdri", "stoi"]
+    assert suite.metric_columns(["si_snr", "itd", "ild"], with_mixture=False) == ["si_snr", "itd_err_us", "ild_err_db"]
+    assert suite.metric_columns(["dnsmos", "pesq_nb_raw", "pesq_nb", "pesq"], True) == [
+        "pesq", "pesq_nb", "pesq_nb_raw", "dnsmos", "dnsmos_sig", "dnsmos_bak"]
     with pytest.raises(ValueError, match="unknown metric"):
-        metrics.metric_columns(["snr", "bogus"], True)
+        suite.metric_columns(["snr", "bogus"], True)
 
 
 def test_example_scorer_improvements_and_recorded_failures(tmp_path):
@@ -98,8 +102,9 @@ def test_example_scorer_improvements_and_recorded_failures(tmp_path):
     text.write_text("k ONE TWO THREE\n")
     hyp = tmp_path / "hyp"
     hyp.write_text("k ONE TOO THREE\n")
-    scorer = metrics.ExampleScorer(
-        ["snr", "pesq", "wer"], SR, asr=metrics.build_asr("transcript", {"text": str(hyp)}), transcripts={"k": "ONE TWO THREE"}
+    scorer = suite.ExampleScorer(
+        ["snr", "pesq", "wer"], SR, asr=asr.build_asr("transcript", {"text": str(hyp)}), transcripts={"k": "ONE TWO THREE"},
+        wer_reference="transcript_if_whole",
     )
     values, errors = scorer("k", est, ref, mix)
     assert values["snri"] == pytest.approx(metrics.snr(est, ref) - metrics.snr(mix, ref))
@@ -110,6 +115,8 @@ def test_example_scorer_improvements_and_recorded_failures(tmp_path):
 
 def test_example_scorer_needs_its_resources():
     with pytest.raises(ValueError, match="wer"):
-        metrics.ExampleScorer(["wer"], SR)
+        suite.ExampleScorer(["wer"], SR)
+    with pytest.raises(ValueError, match="transcript_if_whole needs reference transcripts"):
+        suite.ExampleScorer(["wer"], SR, asr=object(), wer_reference="transcript_if_whole")
     with pytest.raises(ValueError, match="dnsmos"):
-        metrics.ExampleScorer(["dnsmos"], SR)
+        suite.ExampleScorer(["dnsmos"], SR)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tsepn import metrics
+from tsepn.scoring import metrics
 from tsepn.bin import score
 
 SR = 16000
@@ -80,7 +80,8 @@ def test_outputs_and_formats(tmp_path):
 def test_default_metrics_include_binaural_extras_for_two_channels(tmp_path):
     scps = make_set(tmp_path, n_examples=1, channels=2)
     summary = run_score(scps, tmp_path / "out")
-    assert {"pesq", "stoi", "estoi", "sdri", "itd_err_us", "ild_err_db"} <= set(summary)
+    assert {"pesq", "pesq_nb", "pesq_nb_raw", "stoi", "estoi", "sdri", "itd_err_us", "ild_err_db", "out_energy_rel_db",
+            "dnsmos", "dnsmos_sig", "dnsmos_bak"} <= set(summary)
     assert summary["itd_err_us"]["mean"] == pytest.approx(0.0, abs=1e-9)
 
 
@@ -140,23 +141,51 @@ def test_pesq_failure_is_recorded_not_fatal(tmp_path):
     assert not (tmp_path / "out" / "errors.txt").exists()
 
 
-def test_wer_through_the_transcript_backend_and_unavailable_dnsmos(tmp_path):
+def test_wer_through_the_transcript_backend_and_unavailable_metrics(tmp_path):
     scps = make_set(tmp_path, n_examples=2)
     text = tmp_path / "text"
     text.write_text("utt0 HELLO WORLD\nutt1 GOOD MORNING ALL\n")
     hyp = tmp_path / "hyp"
     hyp.write_text("utt0 hello, world\nutt1 good evening\n")
     summary = run_score(
-        scps, tmp_path / "out", "--metrics", "snr", "wer", "dnsmos", "--text", str(text),
-        "--asr", "transcript", "--asr-opt", f"text={hyp}",
+        scps, tmp_path / "out", "--metrics", "snr", "wer", "dnsmos", "--text", str(text), "--wer-reference",
+        "transcript_if_whole", "--asr", "transcript", "--asr-opt", f"text={hyp}", "--dnsmos-model", str(tmp_path / "none.onnx"),
     )
     assert summary["wer"]["mean"] == pytest.approx((0.0 + 2 / 3) / 2)
-    assert "dnsmos" not in summary and "no DNSMOS model configured" in summary["unavailable"]["dnsmos"]
-    with pytest.raises(score.ScoreError, match="wer needs --asr"):
-        run_score(scps, tmp_path / "out2", "--metrics", "wer")
+    assert summary["computed"]["wer"].startswith("ASR transcript") and "transcript_if_whole" in summary["computed"]["wer"]
+    assert "dnsmos" not in summary and "none.onnx: DNSMOS model file not found" in summary["unavailable"]["dnsmos"]
+    # no back end: wer is unavailable, the other metrics are still scored
+    summary = run_score(scps, tmp_path / "out2", "--metrics", "snr", "wer")
+    assert "no ASR back end" in summary["unavailable"]["wer"] and summary["snr"]["n"] == 2
+    # an example without an exact transcript gets an undefined cell, not an error
     text.write_text("utt0 HELLO WORLD\n")
-    with pytest.raises(score.ScoreError, match="no transcript for 1 key.*utt1"):
-        run_score(scps, tmp_path / "out3", "--metrics", "wer", "--text", str(text), "--asr", "transcript", "--asr-opt", f"text={hyp}")
+    summary = run_score(scps, tmp_path / "out3", "--metrics", "wer", "--text", str(text), "--wer-reference",
+                        "transcript_if_whole", "--asr", "transcript", "--asr-opt", f"text={hyp}")
+    assert summary["wer"]["n"] == 1 and summary["wer"]["undefined"] == 1 and summary["wer"]["mean"] == 0.0
+    # a transcript file with no words at all: unavailable, with the reason
+    text.write_text("utt0 ...\nutt1\n")  # punctuation only; a key alone
+    summary = run_score(scps, tmp_path / "out4", "--metrics", "snr", "wer", "--text", str(text), "--wer-reference",
+                        "transcript_if_whole", "--asr", "transcript", "--asr-opt", f"text={hyp}")
+    assert "no example has a reference transcript with words" in summary["unavailable"]["wer"]
+    # declared by the recipe (the mini corpus has no words)
+    summary = run_score(scps, tmp_path / "out5", "--metrics", "snr", "wer", "--unavailable", "wer=no words")
+    assert summary["unavailable"] == {"wer": "no words"} and "wer" not in summary
+
+
+def test_asr_that_cannot_run_is_unavailable_and_unknown_backend_is_an_error(tmp_path):
+    scps = make_set(tmp_path, n_examples=1)
+    for name, opts, needle in [
+        ("whisper", ["--asr-opt", f"model={tmp_path / 'nope.pt'}"], "local openai-whisper checkpoint"),
+        ("faster_whisper", [], "CTranslate2 Whisper model"),
+        ("espnet", ["--asr-opt", f"config={tmp_path / 'c.yaml'}"], "ESPnet2 ASR model"),
+    ]:
+        summary = run_score(scps, tmp_path / name, "--metrics", "snr", "wer", "--asr", name, *opts)
+        assert needle in summary["unavailable"]["wer"] and "nothing is downloaded" in summary["unavailable"]["wer"]
+        assert summary["snr"]["n"] == 1
+    with pytest.raises(score.ScoreError, match="unsupported ASR back end; known: .*pocketsphinx"):
+        run_score(scps, tmp_path / "bad", "--metrics", "wer", "--asr", "kaldi")
+    assert score.main(["--ref", str(scps["ref"]), "--est", str(scps["est"]), "--out-dir", str(tmp_path / "b2"),
+                       "--metrics", "wer", "--asr", "kaldi"]) == 1
 
 
 def test_parallel_jobs_give_the_same_table(tmp_path):
@@ -164,3 +193,55 @@ def test_parallel_jobs_give_the_same_table(tmp_path):
     run_score(scps, tmp_path / "one", "--metrics", "snr", "sdr")
     run_score(scps, tmp_path / "two", "--metrics", "snr", "sdr", "--nj", "2")
     assert (tmp_path / "one" / "per_utt.csv").read_text() == (tmp_path / "two" / "per_utt.csv").read_text()
+
+
+def test_target_absent_set_scores_output_energy_only(tmp_path):
+    """test_absent: silent references; the default metrics leave the reference-based columns
+    undefined (not failed) and out_energy_rel_db measures how much of the mixture comes out."""
+    from tsepn.bin import make_results
+
+    def absent(key, role, audio, rate):
+        if role == "ref":
+            return np.zeros_like(audio), rate
+        if role == "est":  # utt0 lets the mixture through at -6 dB, the others at -20 dB
+            return audio * 0 + (0.5 if key == "utt0" else 0.1) * sf.read(tmp_path / f"mix_{key}.wav", dtype="float32")[0][None], rate
+        return audio, rate
+
+    scps = make_set(tmp_path, n_examples=3, samples=2 * SR)
+    make_set(tmp_path, n_examples=3, samples=2 * SR, tweak=absent)  # rewrites ref/est from the written mixtures
+    out = tmp_path / "exp" / "score_test_absent"
+    summary = run_score(scps, out, "--metrics", "si_snr", "pesq_nb_raw", "stoi", "out_energy_rel_db")
+    assert summary["si_snri"]["n"] == 0 and summary["si_snri"]["undefined"] == 3 and summary["si_snri"]["failed"] == 0
+    assert summary["pesq_nb_raw"]["undefined"] == 3 and summary["stoi"]["undefined"] == 3
+    assert summary["out_energy_rel_db"]["n"] == 3
+    rows = {r[0]: r for r in read_csv(out / "per_utt.csv")[1:]}
+    assert float(rows["utt0"][-1]) == pytest.approx(20 * np.log10(0.5), abs=1e-3)
+    assert float(rows["utt1"][-1]) == pytest.approx(-20.0, abs=1e-3)
+    assert summary["wrong_speaker_rate"] is None and not (out / "errors.txt").exists()
+    assert make_results.main(["--exp-dir", str(tmp_path / "exp")]) == 0
+    section = (tmp_path / "exp" / "RESULTS.md").read_text().split("## Target absent (test_absent)", 1)[1]
+    assert f"| exp | {summary['out_energy_rel_db']['mean']:.2f} ± {summary['out_energy_rel_db']['std']:.2f} |" in section
+
+
+def test_asr_transcripts_are_written_and_reference_transcripts_reused(tmp_path):
+    scps = make_set(tmp_path, n_examples=2)
+    hyp = tmp_path / "hyp"
+    hyp.write_text("utt0 hello world\nutt1 good evening\n")
+    first = tmp_path / "score_a"
+    # the transcript back end answers the same for reference and estimate: WER 0 against the ASR of the reference
+    summary = run_score(scps, first, "--metrics", "wer", "--asr", "transcript", "--asr-opt", f"text={hyp}")
+    assert summary["wer"]["mean"] == 0.0
+    assert (first / "asr_hyp.txt").read_text() == "utt0 hello world\nutt1 good evening\n"
+    assert (first / "asr_ref.txt").read_text() == (first / "asr_hyp.txt").read_text()
+    # reference transcripts of an earlier run are reused, not recognised again
+    refs = tmp_path / "asr_ref.txt"
+    refs.write_text("utt0 HELLO WORLD\nutt1 GOOD MORNING ALL\n")
+    summary = run_score(scps, tmp_path / "score_b", "--metrics", "wer", "--asr", "transcript", "--asr-opt", f"text={hyp}",
+                        "--asr-ref", str(refs))
+    assert summary["wer"]["mean"] == pytest.approx((0.0 + 2 / 3) / 2)
+    assert f"reference transcripts reused from {refs}" in summary["computed"]["wer"]
+    assert (tmp_path / "score_b" / "asr_ref.txt").read_text() == refs.read_text()
+    # a missing file: wer unavailable with the reason, nothing else lost
+    summary = run_score(scps, tmp_path / "score_c", "--metrics", "snr", "wer", "--asr", "transcript", "--asr-opt",
+                        f"text={hyp}", "--asr-ref", str(tmp_path / "nope.txt"))
+    assert "nope.txt" in summary["unavailable"]["wer"] and summary["snr"]["n"] == 2

@@ -190,8 +190,8 @@ def test_recipe_configs_load():
     mini = load_simulate_conf(conf_dir / "simulate.yaml")
     paper = load_simulate_conf(conf_dir / "simulate_paper.yaml")
     names = [s.name for s in mini.sets]
-    assert names == ["dev_m2e2", "test_m2e2", "test_m2e3", "test_m3e2", "test_m3e3"]
-    assert [s.num_examples for s in paper.sets[1:]] == [5000] * 4
+    assert names == ["dev_m2e2", "test_m2e2", "test_m2e3", "test_m3e2", "test_m3e3", "test_absent"]
+    assert [s.num_examples for s in paper.sets[1:5]] == [5000] * 4
     assert mini.scenario.snr_db == [-2.5, 2.5] and mini.scenario.sample_rate == 16000
 
 

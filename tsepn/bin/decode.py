@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tsepn.audio import read_audio, write_audio
-from tsepn.bin.score import check_keys
+from tsepn.scoring.scorer import check_keys
 from tsepn.config import ConfigError, load_config
 from tsepn.fileio import read_table, write_table, write_text_atomic
 

@@ -3,6 +3,14 @@
     python -m tsepn.bin.make_results --exp-dir exp/proposed_mono --paper proposed \
         --command "./run.sh --stage 7" --config conf/train.yaml --checkpoint exp/proposed_mono/model.pt
 
+Several systems side by side (recipe stage 8, every system trained so far):
+
+    python -m tsepn.bin.make_results --compare --out exp/RESULTS.md NAME=DIR [NAME=DIR ...]
+
+DIR is a system's final experiment folder holding score_<set>/summary.json (and the
+<set>_wrong_enroll controls); systems the paper reports (proposed, nmf, usef_tfgridnet, tce)
+get the published row beside them (override with --paper NAME=ROW).
+
 By default the experiment directory is one model whose scores are in
 exp/<experiment>/score_<prefix>_<condition>/. Several models (one table each):
 --model LABEL=SCORE_ROOT (repeatable), with --paper LABEL=NAME to compare each
@@ -16,15 +24,18 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from tsepn.paper_numbers import CONDITIONS, PAPER_NUMBERS
-from tsepn.results import ModelScores, ResultsError, write_results
+from tsepn.scoring.compare import parse_systems, write_comparison
+from tsepn.scoring.paper_numbers import CONDITIONS, PAPER_NUMBERS
+from tsepn.scoring.results import ModelScores, ResultsError, write_results
 
 log = logging.getLogger("tsepn.make_results")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tsepn-make-results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--exp-dir", required=True, type=Path)
+    p.add_argument("--exp-dir", type=Path, help="one experiment's folder (required without --compare)")
+    p.add_argument("--compare", action="store_true", help="compare the NAME=DIR systems side by side (needs --out)")
+    p.add_argument("systems", nargs="*", metavar="NAME=DIR", help="with --compare: the systems, in table order")
     p.add_argument("--model", action="append", default=[], metavar="LABEL=SCORE_ROOT")
     p.add_argument("--paper", action="append", default=[], metavar="NAME|LABEL=NAME", help=f"published row: {', '.join(sorted(PAPER_NUMBERS))}")
     p.add_argument("--testset-prefix", default="test", help="score dirs are score_<prefix>_<condition>")
@@ -68,6 +79,23 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
+        if args.compare:
+            if not args.out:
+                raise ResultsError("--compare needs --out FILE")
+            papers = {}
+            for item in args.paper:
+                if "=" not in item:
+                    raise ResultsError(f"--paper {item!r}: with --compare give NAME=ROW")
+                name, row = item.split("=", 1)
+                if row not in PAPER_NUMBERS:
+                    raise ResultsError(f"--paper {row!r}: unknown; known: {', '.join(sorted(PAPER_NUMBERS))}")
+                papers[name] = row
+            write_comparison(args.out, parse_systems(args.systems), args.testset_prefix, args.conditions, papers)
+            return 0
+        if args.systems:
+            raise ResultsError(f"positional NAME=DIR arguments ({' '.join(args.systems)}) need --compare")
+        if args.exp_dir is None:
+            raise ResultsError("give --exp-dir DIR (one experiment) or --compare --out FILE NAME=DIR ...")
         write_results(
             args.exp_dir,
             build_models(args),

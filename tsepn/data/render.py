@@ -306,8 +306,12 @@ class Renderer:
         for rec in RECORDINGS:
             images[rec], segments[rec] = self._place_sources(spec, speech, held, rec)
         target = spec["sources"][0]["name"]
-        ref = images["mix"][target]
-        noise_power = _power(ref) / 10.0 ** (spec["snr_db"] / 10.0)
+        ref = images["mix"].get(target)
+        if ref is None:  # target-absent example: silent reference; the noise keeps the level it would have
+            ref = np.zeros((spec["channels"], spec["lengths"]["mix"]), dtype=np.float32)
+            noise_power = 10.0 ** (spec["target_level_db"] / 10.0) / 10.0 ** (spec["snr_db"] / 10.0)
+        else:
+            noise_power = _power(ref) / 10.0 ** (spec["snr_db"] / 10.0)
         signals = {rec: self._add_noise(spec, rec, images[rec], noise_power) for rec in RECORDINGS}
         signals["ref"], signals["pos_clean"] = ref, images["pos"][target]
         scale = _peak_scale(signals.values())

@@ -45,7 +45,8 @@ Interferer types in the enrollments (PAPER.md):
     hybrid    partial in the positive and present (`neg_coverage`) in the negative;
     neglect   silent in the positive, present (`neg_coverage`) in the negative.
 The target talks throughout the mixture and the positive enrollment, with different
-utterances in each, and never in the negative enrollment. Mixture interferers talk
+utterances in each, and never in the negative enrollment; in a target-absent example
+(`target_absent: true`, the test_absent set) its mixture placement is null: silent there. Mixture interferers talk
 throughout the mixture and nowhere else. All speakers of an example are different
 people (enrollment interferers are drawn among the mixture interferers first only with
 `enroll_interferers_from_mixture`), and all come from `speech_dir`: a set never mixes
@@ -104,6 +105,9 @@ class ScenarioConf:
     trim_edge_seconds: float = 0.1  # silence kept before the first and after the last speech span
     min_speaker_speech_seconds: float = 1.0
     brir_scp: Optional[str] = None  # `<id> <audio spec>` of BRIRs, one drawn per placement
+    # the target is silent in the mixture (its enrollments as usual): the target-absent test set;
+    # mix_speakers still counts the target's slot, so [2] = one other speaker talks
+    target_absent: bool = False
 
 
 @dataclass
@@ -260,6 +264,8 @@ class ScenarioSampler:
         level = _uniform(rng, c.target_level_db)
         snr = _uniform(rng, c.snr_db)
         sources = [self._target(rng, target)]
+        if c.target_absent:
+            sources[0]["mix"] = None  # drawn all the same, so the other draws match the usual set's
         for k, speaker in enumerate(mix_int, start=1):
             sources.append(self._mixture_interferer(rng, f"mix{k}", speaker))
         for k, (speaker, kind) in enumerate(zip(enroll_int, types), start=1):
@@ -397,8 +403,8 @@ def check_spec(spec: Any) -> None:
     if not isinstance(spec["sources"], list) or not spec["sources"] or spec["sources"][0].get("role") != "target":
         raise SpecError("sources must be a list starting with the target")
     target = spec["sources"][0]
-    if not (isinstance(target, dict) and target.get("mix") and target.get("pos")):
-        raise SpecError("sources[0] (the target) must be placed in mix and pos")
+    if not (isinstance(target, dict) and target.get("pos")):
+        raise SpecError("sources[0] (the target) must be placed in pos (and in mix, unless the example is target-absent)")
     names = set()
     for k, source in enumerate(spec["sources"]):
         where = f"sources[{k}]"

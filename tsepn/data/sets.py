@@ -5,6 +5,15 @@ A set directory (docs/contracts.md, "Rendered example sets") is built under a
 temporary name beside its final one (`.<name>.tmp`) and renamed into place only
 when complete, with a `.done` marker inside: an interrupted run leaves nothing
 under the final name, and a re-run starts the temporary directory afresh.
+
+Transcripts (for WER): `target_cover` says for every example how the target's
+utterances sit in the mixture: `whole` (its stretch is exactly the listed trimmed
+utterances, each once and complete), `cut` (it starts or ends inside an utterance),
+`repeated` (the utterance stream ran out and starts again) or `absent` (a
+target-absent example). `text` holds the corpus transcript (the speech data dir's
+`text`, utterances joined in order) for the `whole` examples only: for the others no
+transcript says exactly which words are spoken, so WER there is computed against the
+ASR of the clean reference instead (tsepn-score --wer-reference, docs/scoring.md).
 """
 from __future__ import annotations
 
@@ -80,6 +89,43 @@ def _publish(tmp: Path, out_dir: Path, info: Dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- rendering a set
 
 _renderer = None
+_transcripts: Dict[str, Dict[str, str]] = {}
+
+
+def _corpus_transcripts(speech_dir: str) -> Dict[str, str]:
+    """The speech data dir's `text` ({} when it has none), read once per process."""
+    if speech_dir not in _transcripts:
+        path = Path(speech_dir) / "text"  # a key alone = an utterance without words (Kaldi allows it)
+        _transcripts[speech_dir] = ({f[0]: " ".join(f[1:]) for _, f in iter_table(path, min_fields=1)}
+                                    if path.is_file() else {})
+    return _transcripts[speech_dir]
+
+
+def target_cover(placement: Optional[Dict[str, Any]], lengths: Dict[str, int]) -> str:
+    """How a target placement covers its utterances: whole | cut | repeated | absent.
+
+    `lengths`: trimmed length (samples) of each utterance id. The placed stretch is
+    stream[offset : offset + length] of the utterances concatenated (repeating)."""
+    if placement is None:
+        return "absent"
+    total = sum(lengths[u] for u in placement["utts"])
+    end = placement["offset"] + placement["length"]
+    if end > total:
+        return "repeated"
+    if placement["offset"] == 0 and end == total:
+        return "whole"
+    return "cut"
+
+
+def target_transcript(spec: Dict[str, Any], lengths: Dict[str, int], texts: Dict[str, str]) -> Tuple[str, Optional[str]]:
+    """(cover, transcript): the exact words of the target in the mixture when its cover is
+    `whole` and the corpus has a transcript for each of its utterances, else None."""
+    placement = spec["sources"][0]["mix"]
+    cover = target_cover(placement, lengths)
+    if cover != "whole" or any(u not in texts for u in placement["utts"]):
+        return cover, None
+    words = " ".join(texts[u] for u in placement["utts"]).split()
+    return cover, (" ".join(words) if words else None)
 
 
 def _worker_renderer():
@@ -95,7 +141,8 @@ def _render_chunk(task) -> Dict[str, List[Tuple[str, str]]]:
     """Render and write one chunk of specs; returns its table rows."""
     index, specs, tmp, final, audio_format = task
     renderer = _worker_renderer()
-    rows: Dict[str, List[Tuple[str, str]]] = {name: [] for name in SIGNALS + ("pos_segments", "neg_segments")}
+    rows: Dict[str, List[Tuple[str, str]]] = {name: [] for name in SIGNALS + ("pos_segments", "neg_segments", "text",
+                                                                               "target_cover")}
     arks = {}
     try:
         if audio_format == "ark":
@@ -114,6 +161,13 @@ def _render_chunk(task) -> Dict[str, List[Tuple[str, str]]]:
                     rows[name].append((spec["id"], f"{final}/{rel}"))
             for rec in ("pos", "neg"):
                 rows[f"{rec}_segments"] += [(spec["id"], f"{src} {s:.3f} {e:.3f}") for src, s, e in out.segments[rec]]
+            pool = renderer.speech_pool(spec)
+            placement = spec["sources"][0]["mix"]
+            lengths = {u: pool.utts[u].length for u in (placement["utts"] if placement else [])}
+            cover, words = target_transcript(spec, lengths, _corpus_transcripts(spec["speech_dir"]))
+            rows["target_cover"].append((spec["id"], cover))
+            if words:
+                rows["text"].append((spec["id"], words))
     finally:
         for handle in arks.values():
             handle.close()
@@ -225,6 +279,9 @@ def make_wrong_enroll(src_dir, out_dir, info: Optional[Dict[str, Any]] = None) -
         for _, fields in iter_table(src_dir / name, min_fields=4, max_fields=4):
             by_key.setdefault(fields[0], []).append(" ".join(fields[1:]))
         write_table(tmp / name, [(k, row) for k in ids for row in by_key.get(donor_of[k], [])])
+    for name in ("text", "target_cover"):  # the mixture (and so its words) is the example's own
+        if (src_dir / name).is_file():
+            write_table(tmp / name, read_table(src_dir / name).items())
     target = dict(zip(ids, speakers))
     cond = read_table(src_dir / "utt2cond")
     write_table(tmp / "utt2spk", [(k, target[k]) for k in ids])

@@ -24,24 +24,82 @@ from typing import Dict, List, Optional, Sequence
 
 import tsepn
 from tsepn.fileio import atomic_path, write_text_atomic
-from tsepn.paper_numbers import CONDITION_TITLES, CONDITIONS, paper_number
+from tsepn.scoring.paper_numbers import CONDITION_TITLES, CONDITIONS, paper_number
 
 log = logging.getLogger(__name__)
 
-# (summary column, row title, decimals), in table order
-METRIC_ROWS = (
-    ("snri", "SNRi (dB)", 2),
-    ("si_snri", "SI-SNRi (dB)", 2),
-    ("si_sdri", "SI-SDRi (dB)", 2),
-    ("sdri", 'SDRi (dB, BSS-eval 512 taps; authors\' "SISDRi")', 2),
-    ("pesq", "PESQ (wide-band)", 2),
-    ("stoi", "STOI", 3),
-    ("estoi", "ESTOI", 3),
-    ("dnsmos", "DNSMOS (overall)", 2),
-    ("wer", "WER", 3),
-    ("itd_err_us", "ITD error (µs)", 1),
-    ("ild_err_db", "ILD error (dB)", 2),
+
+
+@dataclass(frozen=True)
+class Row:
+    """One metric row: summary column, title, decimals, how it is computed, whether the paper's
+    number beside it is comparable (None: the paper has no such number)."""
+
+    column: str
+    title: str
+    decimals: int
+    how: str
+    vs_paper: Optional[str] = None
+    metric: str = ""  # the --metrics name that produces the column (default: the column)
+
+    @property
+    def source(self) -> str:
+        return self.metric or self.column
+
+
+_NB_NOTE = "not comparable: the paper's PESQ is the raw narrow-band score (row PESQ NB raw)"
+ROWS = (
+    Row("snri", "SNRi (dB)", 2, "10 log10 ‖s‖²/‖ŝ−s‖², no scaling", "comparable", "snr"),
+    Row("si_snri", "SI-SNRi (dB)", 2, "zero-mean SI-SNR", "comparable", "si_snr"),
+    Row("si_sdri", "SI-SDRi (dB)", 2, "zero-mean SI-SDR (= SI-SNR)", "comparable", "si_sdr"),
+    Row("sdri", 'SDRi (dB; authors\' "SISDRi")', 2, "BSS-eval SDR, 512-tap filter, zero-mean", "comparable", "sdr"),
+    Row("pesq_nb_raw", "PESQ NB raw (the paper's PESQ)", 2, "raw narrow-band P.862 as pypesq, inverted from pesq's MOS-LQO",
+        "comparable (pypesq's number)"),
+    Row("pesq_nb", "PESQ NB (MOS-LQO)", 2, "pesq package, narrow band, P.862.1 MOS-LQO", _NB_NOTE),
+    Row("pesq", "PESQ WB", 2, "pesq package, wide band, P.862.2 MOS-LQO", _NB_NOTE),
+    Row("stoi", "STOI", 3, "pystoi", "comparable"),
+    Row("estoi", "ESTOI", 3, "pystoi, extended", None),
+    Row("dnsmos", "DNSMOS OVRL", 2, "DNSMOS P.835, speechmos model", "comparable when computed with the speechmos model"),
+    Row("dnsmos_sig", "DNSMOS SIG", 2, "DNSMOS P.835, speechmos model", None, "dnsmos"),
+    Row("dnsmos_bak", "DNSMOS BAK", 2, "DNSMOS P.835, speechmos model", None, "dnsmos"),
+    Row("wer", "WER", 3, "no ASR run (tsepn-score --asr NAME)", "not comparable: another ASR system (the paper does not name its own)"),
+    Row("itd_err_us", "ITD error (µs)", 1, "abs(ITD(ŝ)−ITD(s)), cross-correlation peak within ±1 ms", None, "itd"),
+    Row("ild_err_db", "ILD error (dB)", 2, "abs(ILD(ŝ)−ILD(s))", None, "ild"),
 )
+# (summary column, row title, decimals), in table order (kept for callers of the old layout)
+METRIC_ROWS = tuple((r.column, r.title, r.decimals) for r in ROWS)
+ABSENT_ROWS = (
+    Row("out_energy_rel_db", "output energy re mixture (dB)", 2, "10 log10 ‖ŝ‖²/‖mixture‖²; lower is better", None),
+    Row("dnsmos", "DNSMOS OVRL", 2, "DNSMOS P.835, speechmos model", None),
+)
+ABSENT_SET = "absent"  # the target-absent test set is <prefix>_absent (test_absent)
+
+
+def row_how(row: Row, summaries: Sequence[Optional[dict]]) -> str:
+    """How the row was computed: the scorer's own record (back end, variant) when it made one."""
+    for summary in summaries:
+        if summary and isinstance(summary.get("computed"), dict) and row.source in summary["computed"]:
+            return summary["computed"][row.source]
+    return row.how
+
+
+def row_vs_paper(row: Row, summaries: Sequence[Optional[dict]], has_paper: bool) -> str:
+    if not has_paper or row.vs_paper is None:
+        return "—"
+    if row.source == "dnsmos":
+        how = row_how(row, summaries)
+        return "comparable (speechmos OVRL, as the authors)" if "speechmos" in how else "not comparable: another DNSMOS model"
+    return row.vs_paper
+
+
+def unavailable_reason(summaries: Sequence[Optional[dict]], row: Row) -> Optional[str]:
+    for summary in summaries:
+        reason = (summary or {}).get("unavailable", {}).get(row.source)
+        if reason:
+            return reason
+    return None
+
+
 PLOT_NAME = "RESULTS_si_snri.png"
 
 
@@ -58,6 +116,7 @@ class ModelScores:
     paper: Optional[str] = None
     summaries: Dict[str, Optional[dict]] = field(default_factory=dict)  # condition -> summary
     controls: Dict[str, Optional[dict]] = field(default_factory=dict)  # condition -> wrong-enroll summary
+    absent: Optional[dict] = None  # the target-absent set's summary (score_<prefix>_absent)
 
 
 def score_dir(root: Path, prefix: str, condition: str, wrong: bool = False) -> Path:
@@ -81,7 +140,25 @@ def load_model_scores(model: ModelScores, prefix: str = "test", conditions: Sequ
     for condition in conditions:
         model.summaries[condition] = read_summary(score_dir(model.score_root, prefix, condition))
         model.controls[condition] = read_summary(score_dir(model.score_root, prefix, condition, wrong=True))
+    model.absent = read_summary(score_dir(model.score_root, prefix, ABSENT_SET))
     return model
+
+
+def absent_section(models: Sequence[ModelScores], prefix: str) -> List[str]:
+    """The target-absent test: what each model outputs when the target does not talk at all."""
+    scored = [m for m in models if m.absent is not None]
+    if not scored:
+        return []
+    lines = [f"## Target absent ({prefix}_{ABSENT_SET})", "",
+             "The target is silent in the mixture (enrollments as usual). SI-SNR is undefined there; the row",
+             "is the output energy relative to the mixture: 0 dB passes the mixture through, lower is better",
+             "(an ideal extractor outputs silence).", "",
+             "| system | " + " | ".join(f"{r.title} ({r.how})" for r in ABSENT_ROWS) + " | examples |",
+             "|---" * (len(ABSENT_ROWS) + 2) + "|"]
+    for model in scored:
+        cells = [_cell(model.absent, r.column, r.decimals) for r in ABSENT_ROWS]
+        lines.append(f"| {model.label} | " + " | ".join(cells) + f" | {model.absent.get('n_examples', '?')} |")
+    return lines + [""]
 
 
 # --------------------------------------------------------------------------- tables
@@ -109,25 +186,36 @@ def _cell(summary: Optional[dict], column: str, decimals: int, published=None) -
     return f"{ours} (paper {_mean_std(published[0], published[1], decimals)})"
 
 
-def _rows_present(summaries: Sequence[Optional[dict]], paper: Optional[str], conditions: Sequence[str]):
-    for column, title, decimals in METRIC_ROWS:
-        ours = any(_stat(s, column) is not None for s in summaries)
-        theirs = any(paper_number(paper, c, column) is not None for c in conditions)
-        if ours or theirs:
-            yield column, title, decimals
+def _rows_present(summaries: Sequence[Optional[dict]], paper: Optional[str], conditions: Sequence[str], rows=ROWS):
+    for row in rows:
+        ours = any(_stat(s, row.column) is not None for s in summaries)
+        theirs = any(paper_number(paper, c, row.column) is not None for c in conditions)
+        if ours or theirs or unavailable_reason(summaries, row):
+            yield row
 
 
-def _table(summaries: Dict[str, Optional[dict]], paper: Optional[str], conditions: Sequence[str]) -> List[str]:
-    header = "| metric | " + " | ".join(CONDITION_TITLES.get(c, c) for c in conditions) + " |"
-    lines = [header, "|---" * (len(conditions) + 1) + "|"]
-    for column, title, decimals in _rows_present(list(summaries.values()), paper, conditions):
-        cells = [_cell(summaries[c], column, decimals, paper_number(paper, c, column)) for c in conditions]
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    rate = [summaries[c].get("wrong_speaker_rate") if summaries[c] else None for c in conditions]
+def _table(summaries: Dict[str, Optional[dict]], paper: Optional[str], conditions: Sequence[str], rows=ROWS) -> List[str]:
+    header = "| metric | how computed | vs paper | " + " | ".join(CONDITION_TITLES.get(c, c) for c in conditions) + " |"
+    lines = [header, "|---" * (len(conditions) + 3) + "|"]
+    present = list(summaries.values())
+    for row in _rows_present(present, paper, conditions, rows):
+        reason = unavailable_reason(present, row)
+        cells = []
+        for c in conditions:
+            cell = _cell(summaries.get(c), row.column, row.decimals, paper_number(paper, c, row.column))
+            if reason and _stat(summaries.get(c), row.column) is None:
+                cell = cell.replace("—", f"n/a ({reason})", 1)
+            cells.append(cell)
+        how = row_how(row, present)
+        has_number = any(paper_number(paper, c, row.column) for c in conditions)
+        # a "not comparable" note stands whenever a paper row is beside the table; "comparable" only next to a number
+        vs = row_vs_paper(row, present, has_number or (paper is not None and (row.vs_paper or "").startswith("not")))
+        lines.append(f"| {row.title} | {how} | {vs} | " + " | ".join(cells) + " |")
+    rate = [summaries[c].get("wrong_speaker_rate") if summaries.get(c) else None for c in conditions]
     if any(r is not None for r in rate):
-        lines.append("| wrong-speaker rate (SI-SNRi < 0 dB) | " + " | ".join("—" if r is None else f"{r:.1%}" for r in rate) + " |")
-    counts = [str(summaries[c].get("n_examples", "?")) if summaries[c] else "—" for c in conditions]
-    lines.append("| examples | " + " | ".join(counts) + " |")
+        lines.append("| wrong-speaker rate (SI-SNRi < 0 dB) | share of examples | — | " + " | ".join("—" if r is None else f"{r:.1%}" for r in rate) + " |")
+    counts = [str(summaries[c].get("n_examples", "?")) if summaries.get(c) else "—" for c in conditions]
+    lines.append("| examples | | | " + " | ".join(counts) + " |")
     return lines
 
 
@@ -138,7 +226,7 @@ def _notes(summaries: Dict[str, Optional[dict]], conditions: Sequence[str]) -> L
         summary = summaries[condition]
         if summary is None:
             continue
-        for column, _, _ in METRIC_ROWS:
+        for column in [r.column for r in ROWS] + [r.column for r in ABSENT_ROWS]:
             stat = summary.get(column)
             if isinstance(stat, dict) and (stat.get("undefined") or stat.get("failed")):
                 notes.append(
@@ -271,8 +359,10 @@ def render(
     lines += [
         "Mean ± std (population) over the examples of each test set; improvements are relative to the",
         "unprocessed mixture; outputs are scored as produced (no sign or permutation search).",
-        "Published numbers from the paper / the authors' README are in parentheses (see tsepn/paper_numbers.py;",
-        'their "SISDRi" is a BSS-eval SDRi and sits in the SDRi row; their PESQ came from pypesq, a narrow-band score).',
+        "Published numbers from the paper / the authors' README are in parentheses (see tsepn/scoring/paper_numbers.py;",
+        'their "SISDRi" is a BSS-eval SDRi and sits in the SDRi row; their PESQ came from pypesq, the raw narrow-band',
+        'score, and sits in the "PESQ NB raw" row). "how computed" says the back end and variant of each row,',
+        '"vs paper" whether the published number beside it was computed the same way.',
         "",
     ]
     for model in models:
@@ -290,6 +380,7 @@ def render(
             lines += ["Enrollments of a different target speaker: a model that uses the enrollment should score low here.", ""]
             lines += _table(model.controls, None, conditions)
             lines.append("")
+    lines += absent_section(models, prefix)
     if plot:
         lines += [f"![SI-SNRi per condition]({plot})", ""]
     lines += _provenance(models, prefix, conditions, command, configs, checkpoint)
@@ -311,7 +402,7 @@ def write_results(
     out = Path(out) if out else exp_dir / "RESULTS.md"
     for model in models:
         load_model_scores(model, prefix, conditions)
-    if not any(s is not None for model in models for s in [*model.summaries.values(), *model.controls.values()]):
+    if not any(s is not None for model in models for s in [*model.summaries.values(), *model.controls.values(), model.absent]):
         roots = ", ".join(str(m.score_root) for m in models)
         raise ResultsError(f"no score_{prefix}_<condition>/summary.json found under {roots}")
     plot_path = out.parent / PLOT_NAME
