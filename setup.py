@@ -46,6 +46,7 @@ setup(
             "tsepn-train=tsepn.bin.train:main",
             "tsepn-decode=tsepn.bin.decode:main",
             "tsepn-score=tsepn.bin.score:main",
+            "tsepn-systems=tsepn.bin.systems:main",
         ]
     },
 )

@@ -234,6 +234,8 @@ $(systems_help | grep . || echo "    (none)")"
   done
 
   if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+    # a system may bring its own decode config (e.g. the clean enrollment of an upper bound)
+    [ ! -f "conf/systems/$system/decode.yaml" ] || decode_config=conf/systems/$system/decode.yaml
     log "Stage 7: decode$eval_sets ($decode_config, $final_dir/model.pt)"
     for set_name in $eval_sets; do
       dir=$final_dir/decode_$set_name

@@ -98,7 +98,7 @@ def test_each_model_module_imports_alone(module):
 def test_no_model_module_imports_the_package_registry_back():
     """Model modules take MODELS from tsepn.models.registry, not from the package that imports them."""
     for name in MODEL_MODULES:
-        text = (REPO / "tsepn" / "models" / (name.replace(".", "/") + ".py")).read_text()  # baselines.x -> baselines/x.py
+        text = (REPO / "tsepn" / "models" / f"{name.replace('.', '/')}.py").read_text()  # baselines.x -> baselines/x.py
         assert "from tsepn.models import" not in text and "import tsepn.models\n" not in text, name
 
 

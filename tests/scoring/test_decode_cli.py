@@ -125,6 +125,17 @@ def test_jobs_and_merge(tmp_path, toy_checkpoint):
     assert decode.main(["--merge", "--out-dir", str(out), "--nj", "3"]) == 1  # est.3.scp missing
 
 
+def test_merge_after_one_job_keeps_its_table(tmp_path, toy_checkpoint):
+    """The recipe runs --merge after the jobs whatever --nj is; one job writes est.scp itself."""
+    ckpt, _ = toy_checkpoint
+    set_dir = make_set_dir(tmp_path, n=2)
+    out = tmp_path / "dec"
+    assert decode.main(["--checkpoint", str(ckpt), "--set-dir", str(set_dir), "--out-dir", str(out), "--nj", "1"]) == 0
+    table = (out / "est.scp").read_text()
+    assert decode.main(["--merge", "--out-dir", str(out), "--nj", "1", "--set-dir", str(set_dir)]) == 0
+    assert (out / "est.scp").read_text() == table and len(table.splitlines()) == 2
+
+
 def test_bad_inputs(tmp_path, toy_checkpoint):
     ckpt, _ = toy_checkpoint
     set_dir = make_set_dir(tmp_path, n=2)

@@ -33,8 +33,11 @@ def test_config_builds(path):
     model = build_model(cfg.model.name, **cfg.model.args)
     inputs = resolve_inputs(cfg, model)
     check_groups(cfg, model)
-    trained = freeze(model, cfg.task.train)
-    assert trained and set(trained) == set(cfg.task.train)
+    if not any(True for _ in model.parameters()):  # NMF: tsepn.bin.train writes its model file, trains nothing
+        assert set(model.param_groups()) >= set(cfg.task.train)
+    else:
+        trained = freeze(model, cfg.task.train)
+        assert trained and set(trained) == set(cfg.task.train)
     if path.name == "6_stage2.yaml":
         assert cfg.task.kind == "extract" and inputs == {"mix": "mix", "pos": "pos", "neg": "neg"}
         first = cfg.init.warm_start[0]

@@ -54,6 +54,12 @@ class DecodeConfig:
     chunk_seconds: Optional[float] = None
     audio_format: str = "wav"
     device: str = "cpu"
+    # the set's table the positive enrollment is read from: pos (the noisy positive
+    # enrollment) or pos_clean (the target alone: a clean-enrollment system's upper bound)
+    enrollment: str = "pos"
+
+
+ENROLLMENTS = ("pos", "pos_clean")
 
 
 def split_keys(keys: Sequence[str], nj: int, job: int) -> List[str]:
@@ -66,10 +72,14 @@ def split_keys(keys: Sequence[str], nj: int, job: int) -> List[str]:
     return keys[start : start + base + (1 if job <= extra else 0)]
 
 
-def input_lists(args) -> Dict[str, Dict[str, str]]:
-    """{"mix","pos","neg"} -> scp table, keys checked to match."""
+def input_lists(args, enrollment: str = "pos") -> Dict[str, Dict[str, str]]:
+    """{"mix","pos","neg"} -> scp table, keys checked to match; with --set-dir, "pos" is the
+    set's `<enrollment>.scp` (DecodeConfig.enrollment)."""
+    if enrollment not in ENROLLMENTS:
+        raise ConfigError(f"enrollment must be one of {', '.join(ENROLLMENTS)}, got {enrollment!r}")
     if args.set_dir:
-        paths = {role: str(Path(args.set_dir) / f"{role}.scp") for role in ("mix", "pos", "neg")}
+        files = {"mix": "mix", "pos": enrollment, "neg": "neg"}
+        paths = {role: str(Path(args.set_dir) / f"{name}.scp") for role, name in files.items()}
     else:
         paths = {"mix": args.mix, "pos": args.pos, "neg": args.neg}
         missing = [f"--{role}" for role, path in paths.items() if not path]
@@ -109,7 +119,7 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
 
     if config.audio_format not in AUDIO_FORMATS:
         raise ConfigError(f"audio_format must be one of {', '.join(AUDIO_FORMATS)}, got {config.audio_format!r}")
-    tables = input_lists(args)
+    tables = input_lists(args, config.enrollment)
     keys = split_keys(list(tables["mix"]), args.nj, args.job)
     out_dir = Path(args.out_dir)
     checkpoint = Path(args.checkpoint)
@@ -176,6 +186,9 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
 def merge(args) -> Path:
     """Join DIR/est.{1..N}.scp into DIR/est.scp; every split must be present."""
     out_dir = Path(args.out_dir)
+    if args.nj == 1 and (out_dir / "est.scp").is_file():  # one job writes est.scp itself: nothing to join
+        log.info("one split: %s is the decoding's own table", out_dir / "est.scp")
+        return out_dir / "est.scp"
     parts = [out_dir / f"est.{j}.scp" for j in range(1, args.nj + 1)]
     if args.nj == 1 and not parts[0].is_file() and (out_dir / "est.scp").is_file():
         parts = [out_dir / "est.scp"]  # a single job writes est.scp itself: only the key check is left

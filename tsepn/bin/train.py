@@ -7,6 +7,9 @@
 key=value overrides included); a placeholder left without a value is an error naming
 the key. The recipes pass `data`, `exp` (the system's folder) and `simulate_config`.
 
+A model without parameters (the NMF baseline) has nothing to train: its model file
+(EXP_DIR/model.pt, what decoding loads) and the merged config are written as they are.
+
 Under torchrun (several GPUs or nodes) the same command line runs in every
 process. Exit status: 0 done, 1 error (message in the log), 130 interrupted
 (resume with --resume).
@@ -37,6 +40,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def save_untrained(cfg, exp_dir, rank: int) -> bool:
+    """A model with no parameters: write EXP_DIR/{config.yaml,model.pt} (rank 0) and return True."""
+    from pathlib import Path
+
+    from tsepn.config import save_config
+    from tsepn.train import model_io
+
+    model = model_io.build_model(cfg.model.name, **cfg.model.args)
+    if any(True for _ in model.parameters()):
+        return False
+    if rank == 0:
+        exp = Path(exp_dir)
+        exp.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, exp / "config.yaml")
+        model_io.save_model(exp / "model.pt", model)
+        log.info("model %s has no parameters: nothing to train; model file %s", cfg.model.name, exp / "model.pt")
+    return True
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from tsepn.train.distributed import launch_rank, shutdown
@@ -49,6 +71,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         cfg = load_train_config(args.config, args.overrides, variables=parse_variables(args.var))
+        if save_untrained(cfg, args.exp_dir, launch_rank()):
+            return 0
         trainer = Trainer(cfg, args.exp_dir, resume=args.resume)
         best = trainer.run()
         log.info("done: best validation loss %.4f at epoch %d; model file %s/model.pt",

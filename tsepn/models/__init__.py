@@ -19,8 +19,10 @@ from tsepn.models.registry import DISCRIMINATORS, MODELS, build_model
 
 # Modules whose import registers models in MODELS (or DISCRIMINATORS); explicit: a broken module is an error.
 MODEL_MODULES = ["posneg", "teacher", "early_fusion", "discriminators"]
-# other systems of the literature (issue 11): SpEx+, reference selection, Spectron, pitch-aware MBRNN
-MODEL_MODULES += ["baselines.spexplus", "baselines.refsel", "baselines.spectron", "baselines.mbrnn"]
+# other systems of the literature: USEF-TFGridNet, TD-SpeakerBeam, VoiceFilter, NMF (issue 10) and
+# SpEx+, reference selection, Spectron, pitch-aware MBRNN (issue 11)
+MODEL_MODULES += ["baselines.usef_tfgridnet", "baselines.td_speakerbeam", "baselines.voicefilter", "baselines.nmf",
+                  "baselines.spexplus", "baselines.refsel", "baselines.spectron", "baselines.mbrnn"]
 
 for _module in MODEL_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

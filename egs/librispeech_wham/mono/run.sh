@@ -11,5 +11,5 @@
 # The stages are egs/TEMPLATE/tse.sh (./tse.sh links to it); this recipe's own files are
 # local/data_prep.sh (stage 1) and conf/.
 . ./tse.sh
-paper_rows="proposed=proposed proposed_paper=proposed improved_paper=improved"
+paper_rows="proposed=proposed proposed_paper=proposed improved_paper=improved nmf=nmf nmf_paper=nmf usef_tfgridnet=usef_tfgridnet usef_tfgridnet_paper=usef_tfgridnet"
 tse_main "$@"
