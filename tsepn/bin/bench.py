@@ -1,7 +1,7 @@
 """`tsepn-bench <what> [options]`: dispatch to a benchmark module.
 
-    tsepn-bench render ...   data pipeline (tsepn.bench_render)
-    tsepn-bench model ...    model speed (tsepn.bench_model)
+    tsepn-bench render ...   data pipeline (tsepn.bench.render)
+    tsepn-bench model ...    model speed (tsepn.bench.model)
 
 Each benchmark prints informative lines and, last, `name value` lines.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model"}
+BENCHMARKS = {"render": "tsepn.bench.render", "model": "tsepn.bench.model"}
 
 
 def main(argv=None) -> None:
