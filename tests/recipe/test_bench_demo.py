@@ -7,7 +7,7 @@ import re
 import yaml
 from recipe_helpers import make_recipe_copy
 
-from tsepn import bench_demo
+from tsepn.bench import demo as bench_demo
 from tsepn.bin.bench import main as bench_main
 
 

@@ -1,10 +1,10 @@
 """`tsepn-bench <what> [options]`: dispatch to a benchmark module.
 
-    tsepn-bench render ...   data pipeline (tsepn.bench_render)
-    tsepn-bench model ...    model speed (tsepn.bench_model)
-    tsepn-bench export ...   per-chunk latency, PyTorch vs ONNX Runtime (tsepn.bench_export)
-    tsepn-bench longform ... peak memory and real-time factor on long files (tsepn.bench_longform)
-    tsepn-bench demo ...     the demo's training stages: s/example, projected time vs budget (tsepn.bench_demo)
+    tsepn-bench render ...   data pipeline (tsepn.bench.render)
+    tsepn-bench model ...    model speed (tsepn.bench.model)
+    tsepn-bench export ...   per-chunk latency, PyTorch vs ONNX Runtime (tsepn.bench.export)
+    tsepn-bench longform ... peak memory and real-time factor on long files (tsepn.bench.longform)
+    tsepn-bench demo ...     the demo's training stages: s/example, projected time vs budget (tsepn.bench.demo)
 
 Each benchmark prints informative lines and, last, `name value` lines.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"render": "tsepn.bench_render", "model": "tsepn.bench_model", "demo": "tsepn.bench_demo",
-              "export": "tsepn.bench_export", "longform": "tsepn.bench_longform"}
+BENCHMARKS = {"render": "tsepn.bench.render", "model": "tsepn.bench.model", "demo": "tsepn.bench.demo",
+              "export": "tsepn.bench.export", "longform": "tsepn.bench.longform"}
 
 
 def main(argv=None) -> None:

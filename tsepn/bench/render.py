@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-log = logging.getLogger("tsepn.bench_render")
+log = logging.getLogger("tsepn.bench.render")
 
 TRAINING_EXAMPLE = dict(mix_seconds=3.0, pos_seconds=3.0, neg_seconds=3.0, mix_speakers=[3], enroll_speakers=[3])
 

@@ -51,7 +51,7 @@ from typing import Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = REPO / "egs" / "librispeech_wham" / "mono"
-log = logging.getLogger("tsepn.bench_demo")
+log = logging.getLogger("tsepn.bench.demo")
 
 
 # --------------------------------------------------------------------------- clocks
