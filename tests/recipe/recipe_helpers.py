@@ -26,24 +26,24 @@ TINY_CORPUS = {
 TINY_TRAINING = "train.epochs=1 data.examples_per_epoch=4 data.valid_examples=4 data.num_workers=0"
 
 
-def tiny_simulate_config(test_sets: Sequence[str]) -> dict:
-    """The recipe's conf/simulate.yaml with dev_m2e2 and `test_sets` only, 4 examples each."""
+def tiny_simulate_config(test_sets: Sequence[str], num_examples: int = 4) -> dict:
+    """The recipe's conf/simulate.yaml with dev_m2e2 and `test_sets` only, `num_examples` each."""
     conf = yaml.safe_load((RECIPE / "conf" / "simulate.yaml").read_text())
     kept = [s for s in conf["sets"] if s["name"] == "dev_m2e2" or s["name"] in test_sets]
     for s in kept:
-        s["num_examples"] = 4
+        s["num_examples"] = num_examples
     conf["sets"] = kept
     return conf
 
 
-def make_recipe_copy(work: Path, test_sets: Sequence[str] = ()) -> Path:
+def make_recipe_copy(work: Path, test_sets: Sequence[str] = (), num_examples: int = 4) -> Path:
     recipe = work / "mono"
     recipe.mkdir()
     shutil.copy2(RECIPE / "run.sh", recipe / "run.sh")
     shutil.copytree(RECIPE / "local", recipe / "local")
     shutil.copytree(RECIPE / "conf", recipe / "conf", symlinks=True)
     (recipe / "conf" / "mini.yaml").write_text(yaml.safe_dump(TINY_CORPUS))
-    (recipe / "conf" / "simulate.yaml").write_text(yaml.safe_dump(tiny_simulate_config(test_sets)))
+    (recipe / "conf" / "simulate.yaml").write_text(yaml.safe_dump(tiny_simulate_config(test_sets, num_examples)))
     for name in ("tse.sh", "path.sh", "cmd.sh"):
         os.symlink(REPO / "egs" / "TEMPLATE" / name, recipe / name)
     os.symlink(REPO / "utils", recipe / "utils")

@@ -3,53 +3,24 @@ model file) and USEF-TFGridNet (one tiny training epoch), decoded and scored on 
 then compared side by side in exp/RESULTS.md with the wrong-enrollment controls."""
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import yaml
+from recipe_helpers import REPO, make_recipe_copy, run_recipe
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "egs" / "librispeech_wham" / "mono"
 TEST_SET = "test_m2e2"
-CORPUS = {
-    "seed": 3,
-    "utterance_seconds": [3.0, 4.0],
-    "train": {"speakers": 6, "utterances_per_speaker": 3, "chapters_per_speaker": 1},
-    "dev": {"speakers": 5, "utterances_per_speaker": 3, "chapters_per_speaker": 1},
-    "test": {"speakers": 5, "utterances_per_speaker": 3, "chapters_per_speaker": 1},
-    "noise": {"tr": 1, "cv": 1, "tt": 1, "seconds": 8.0},
-}
 USEF_TINY = ("model.args.n_fft=256 model.args.hop=128 model.args.emb_dim=4 model.args.lstm_hidden=4 "
              "train.epochs=1 data.examples_per_epoch=2 data.valid_examples=2 data.num_workers=0")
 
 
-def recipe_copy(work: Path) -> Path:
-    recipe = work / "mono"
-    recipe.mkdir()
-    shutil.copy2(RECIPE / "run.sh", recipe / "run.sh")
-    shutil.copytree(RECIPE / "local", recipe / "local")
-    shutil.copytree(RECIPE / "conf", recipe / "conf", symlinks=True)
-    (recipe / "conf" / "mini.yaml").write_text(yaml.safe_dump(CORPUS))
-    conf = yaml.safe_load((RECIPE / "conf" / "simulate.yaml").read_text())
-    conf["sets"] = [dict(s, num_examples=3) for s in conf["sets"] if s["name"] in ("dev_m2e2", TEST_SET)]
-    (recipe / "conf" / "simulate.yaml").write_text(yaml.safe_dump(conf))
-    for name in ("tse.sh", "path.sh", "cmd.sh"):
-        os.symlink(REPO / "egs" / "TEMPLATE" / name, recipe / name)
-    os.symlink(REPO / "utils", recipe / "utils")
-    return recipe
-
-
 def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TSEPN_ROOT=str(REPO), OMP_NUM_THREADS="1")
-    res = subprocess.run(["bash", "./run.sh", "--nj", "2", "--ntrain", "1", "--test-sets", TEST_SET, *args],
-                         cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    res = run_recipe(recipe, ["--nj", "2", "--ntrain", "1", "--test-sets", TEST_SET, *args], timeout=600)
     assert res.returncode == 0, res.stderr[-4000:]
     return res
 
 
 def test_nmf_and_usef_tfgridnet_through_the_recipe(tmp_path):
-    recipe = recipe_copy(tmp_path)
+    recipe = make_recipe_copy(tmp_path, (TEST_SET,), num_examples=3)
     run(recipe, "--stop-stage", "3")
     run(recipe, "--system", "nmf", "--stage", "4")
     run(recipe, "--system", "usef_tfgridnet", "--stage", "4", "--train-args", USEF_TINY)
