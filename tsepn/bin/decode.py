@@ -186,9 +186,6 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
 def merge(args) -> Path:
     """Join DIR/est.{1..N}.scp into DIR/est.scp; every split must be present."""
     out_dir = Path(args.out_dir)
-    if args.nj == 1 and (out_dir / "est.scp").is_file():  # one job writes est.scp itself: nothing to join
-        log.info("one split: %s is the decoding's own table", out_dir / "est.scp")
-        return out_dir / "est.scp"
     parts = [out_dir / f"est.{j}.scp" for j in range(1, args.nj + 1)]
     if args.nj == 1 and not parts[0].is_file() and (out_dir / "est.scp").is_file():
         parts = [out_dir / "est.scp"]  # a single job writes est.scp itself: only the key check is left

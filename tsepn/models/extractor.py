@@ -40,7 +40,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tsepn.models.attention import cached_without_grad
 from tsepn.models.encoder import STD_FLOOR
 from tsepn.models.fusion import build_fusion
 from tsepn.models.stft import STFTAnalysis, STFTSynthesis
@@ -233,22 +232,8 @@ class StreamingExtractor(nn.Module):
         batch, frames, freqs, _ = x.shape
         y = torch.cat([state.deconv, x.permute(0, 3, 1, 2)], dim=2)
         past = y[:, :, y.shape[2] - (CONV_TIME_KERNEL - 1):]
-        y = F.conv2d(y, self._deconv_as_conv(), self.deconv.bias, padding=(0, 1))
-        y = y.view(batch, self.out_channels, 2, frames, freqs).transpose(3, 4)
+        y = self.deconv(y).view(batch, self.out_channels, 2, frames, freqs).transpose(3, 4)
         return torch.cat([y[:, :, 0], y[:, :, 1]], dim=2), past
-
-    def _deconv_as_conv(self) -> torch.Tensor:
-        """The output ConvTranspose2d's weights as those of the equivalent Conv2d.
-
-        A transposed conv with padding (kernel - 1, 1) over [past frames, frames] is a plain
-        correlation with the kernel flipped in time and frequency and its in/out channels
-        swapped; oneDNN runs that as a direct convolution, while torch runs transposed
-        convolutions on CPU through a slower im2col path (measured: 20 % less time at
-        250 frames).
-        """
-        weight = self.deconv.weight
-        return cached_without_grad(self.deconv, "as_conv", [weight],
-                                   lambda: weight.flip(2, 3).transpose(0, 1).contiguous())
 
     def _synthesise(self, spec: torch.Tensor, state: StreamState):
         if self.framing == "upstream":

@@ -167,19 +167,6 @@ class CausalGridNetBlock(nn.Module):
             values=zeros(batch, self.n_heads, cached, self.n_freqs, self.v_dim),
         )
 
-    def _inter_lstm(self, y: torch.Tensor, state: BlockState):
-        """The inter-frame LSTM on time-major y [T, B*F, C] from the carried (h, c).
-
-        A streaming call of one frame takes a single LSTM cell step, which skips the
-        sequence machinery of a full LSTM call (measured: 30 % less time for that step).
-        """
-        rnn = self.inter_rnn
-        if y.shape[0] != 1:
-            return rnn(y, (state.h, state.c))
-        h, c = torch.lstm_cell(y[0], (state.h[0], state.c[0]), rnn.weight_ih_l0, rnn.weight_hh_l0,
-                               rnn.bias_ih_l0, rnn.bias_hh_l0)
-        return h.unsqueeze(0), (h.unsqueeze(0), c.unsqueeze(0))
-
     def forward(self, x: torch.Tensor, state: BlockState) -> Tuple[torch.Tensor, BlockState]:
         batch, frames, freqs, channels = x.shape
 
@@ -188,7 +175,7 @@ class CausalGridNetBlock(nn.Module):
         x = x + self.intra_linear(y).view(batch, frames, freqs, channels)
 
         y = self.inter_norm.norm(x).transpose(0, 1).reshape(frames, batch * freqs, channels)
-        y, (h, c) = self._inter_lstm(y, state)
+        y, (h, c) = self.inter_rnn(y, (state.h, state.c))
         x = x + self.inter_linear(y).view(frames, batch, freqs, channels).transpose(0, 1)
 
         q, k, v = project_heads(x, self.qkv_params())
