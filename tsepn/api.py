@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
-from tsepn.runtime.blocks import BlockWriter, Progress, file_frames, overlap_add_windows, read_blocks
+from tsepn.runtime.blocks import BlockWriter, Progress, file_frames, overlap_add_windows, push_blocks, read_blocks
 from tsepn.runtime.segments import MIN_ENROLL_SECONDS
 
 log = logging.getLogger(__name__)
@@ -296,13 +296,7 @@ class TargetExtractor:
                                 "chunk_seconds (--chunk-seconds) to stream it", audio.shape[-1] / self.sample_rate)
                 yield stream.push(audio)
             return
-        for block in blocks:
-            out = stream.push(block)
-            if out.shape[-1]:
-                yield out
-        tail = stream.flush()
-        if tail.shape[-1]:
-            yield tail
+        yield from push_blocks(stream, blocks)
 
     def extract(self, mix, pos=None, neg=None, cond=None):
         """Target estimate for `mix` (numpy or torch, [T] / [C, T] / [1, C, T]; same type and layout out)."""

@@ -48,6 +48,17 @@ def read_blocks(path, block: int, channels: Optional[int] = None, sample_rate: O
             yield np.ascontiguousarray(data.T)
 
 
+def push_blocks(stream, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """Feed mixture blocks to a stateful `stream` (push/flush); yields its non-empty output blocks."""
+    for block in blocks:
+        out = stream.push(block)
+        if out.shape[-1]:
+            yield out
+    tail = stream.flush()
+    if tail.shape[-1]:
+        yield tail
+
+
 def file_frames(path) -> int:
     import soundfile as sf
 

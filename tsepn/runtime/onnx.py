@@ -10,6 +10,8 @@ from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
+from tsepn.runtime.blocks import push_blocks
+
 MANIFEST_FORMAT = "tsepn-onnx-1"  # tsepn.export.MANIFEST_FORMAT (not imported: that module needs torch)
 
 
@@ -114,13 +116,7 @@ class OnnxExtractor:
     def extract_blocks(self, blocks: Iterable[np.ndarray], pos, neg) -> Iterator[np.ndarray]:
         """Stream an iterable of mixture blocks (any lengths); yields output blocks (same total length)."""
         stream = self.stream(pos, neg)
-        for block in blocks:
-            out = stream.push(block)
-            if out.shape[-1]:
-                yield out
-        tail = stream.flush()
-        if tail.shape[-1]:
-            yield tail
+        yield from push_blocks(stream, blocks)
 
 
 class OnnxStream:
