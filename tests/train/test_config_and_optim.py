@@ -1,4 +1,5 @@
 """Training config checks, optimiser groups and learning-rate schedules."""
+import math
 import pytest
 import torch
 import yaml
@@ -118,3 +119,19 @@ def test_step_schedule():
         sched.step(0.0)
         seen.append(opt.param_groups[0]["lr"])
     assert seen == pytest.approx([1.0, 0.1, 0.1, 0.01])
+
+
+def test_cosine_schedule_falls_to_min_lr_over_the_run_per_group():
+    a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer({"enc": [a], "main": [b]}, OptimConf(lr={"enc": 1.0, "main": 0.5}))
+    sched = Scheduler(opt, SchedulerConf(name="cosine", min_lr=0.0), epochs=4)
+    seen = []
+    for _ in range(4):
+        opt.step()
+        sched.step(0.0)
+        seen.append([g["lr"] for g in opt.param_groups])
+    # after epoch e of 4: lr = base * (1 + cos(pi e / 4)) / 2
+    expected = [(1 + math.cos(math.pi * e / 4)) / 2 for e in (1, 2, 3, 4)]
+    assert [s[0] for s in seen] == pytest.approx(expected)
+    assert [s[1] for s in seen] == pytest.approx([0.5 * x for x in expected])
+    assert seen[-1][0] == pytest.approx(0.0, abs=1e-12)

@@ -36,9 +36,10 @@ def build_optimizer(groups: Dict[str, List[torch.nn.Parameter]], conf: OptimConf
 
 
 class Scheduler:
-    """One interface over ReduceLROnPlateau, StepLR and a constant rate: `step(valid_loss)` per epoch."""
+    """One interface over ReduceLROnPlateau, StepLR, CosineAnnealingLR and a constant rate:
+    `step(valid_loss)` per epoch. `epochs` is the run's length (the cosine's half period)."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, conf: SchedulerConf):
+    def __init__(self, optimizer: torch.optim.Optimizer, conf: SchedulerConf, epochs: int = 1):
         self.name = conf.name
         self.impl: Optional[object]
         if conf.name == "plateau":
@@ -47,6 +48,8 @@ class Scheduler:
             )
         elif conf.name == "step":
             self.impl = torch.optim.lr_scheduler.StepLR(optimizer, step_size=conf.step_size, gamma=conf.gamma)
+        elif conf.name == "cosine":
+            self.impl = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=conf.min_lr)
         else:
             self.impl = None
 

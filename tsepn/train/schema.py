@@ -104,12 +104,14 @@ class AdversarialConf:
 
 @dataclass
 class SchedulerConf:
-    name: str = "plateau"  # plateau | step | none
+    name: str = "plateau"  # plateau | step | cosine | none
     factor: float = 0.5  # plateau: lr *= factor after `patience` epochs without improvement
     patience: int = 50
     min_lr: float = 1e-6
     step_size: int = 100  # step: lr *= gamma every step_size epochs
     gamma: float = 0.5
+    # cosine: lr falls from the configured rate to min_lr along half a cosine over train.epochs
+    # (one step per epoch); a short run then ends at a small rate instead of mid-way
 
 
 @dataclass
@@ -216,8 +218,8 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> TrainConfig:
             fail("adversarial.gradient_penalty", "must be >= 0")
         if cfg.train.precision == "fp16":
             fail("train.precision", "adversarial training runs in fp32 or bf16 (fp16 would need a second loss scaler)")
-    if cfg.scheduler.name not in ("plateau", "step", "none"):
-        fail("scheduler.name", f"must be plateau, step or none, got {cfg.scheduler.name!r}")
+    if cfg.scheduler.name not in ("plateau", "step", "cosine", "none"):
+        fail("scheduler.name", f"must be plateau, step, cosine or none, got {cfg.scheduler.name!r}")
     if cfg.train.precision not in ("fp32", "bf16", "fp16"):
         fail("train.precision", f"must be fp32, bf16 or fp16, got {cfg.train.precision!r}")
     if cfg.train.device not in ("auto", "cpu", "cuda"):

@@ -108,7 +108,7 @@ class Trainer:
         self.task = build_task(cfg, example).to(self.device)
         self.model = self.task.model
         self.optimizer = build_optimizer(self.task.trained_groups, cfg.optim)
-        self.scheduler = Scheduler(self.optimizer, cfg.scheduler)
+        self.scheduler = Scheduler(self.optimizer, cfg.scheduler, cfg.train.epochs)
         self.precision = Precision(cfg.train.precision, self.device)
         self.trained_params = [p for params in self.task.trained_groups.values() for p in params]
         self.adversary: Optional[Adversary] = None
