@@ -282,6 +282,13 @@ $(systems_help | grep . || echo "    (none)")"
     else
       log "this tsepn.bin.make_results has no --compare: $exp/RESULTS.md (${systems[*]}) not written"
     fi
+    # the runs of this system with other training seeds (--seed N): mean and spread over them
+    local runs=()
+    for dir in "$exp/${system}"_seed*/; do
+      [ -d "$dir" ] && dir=$(scored_dir "$(basename "$dir")") && runs+=("$(basename "$(dirname "$dir")")=$dir")
+    done
+    [ ${#runs[@]} -eq 0 ] ||
+      python -m tsepn.bin.make_results --seeds --out "$exp/RESULTS_seeds_$system.md" "${runs[@]}"
   fi
 
   log "Done (stages $stage..$stop_stage)"

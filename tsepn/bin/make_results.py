@@ -7,6 +7,11 @@ Several systems side by side (recipe stage 8, every system trained so far):
 
     python -m tsepn.bin.make_results --compare --out exp/RESULTS.md NAME=DIR [NAME=DIR ...]
 
+Several training runs of one system (`./run.sh --seed N`), mean and spread over the seeds:
+
+    python -m tsepn.bin.make_results --seeds --out exp/RESULTS_seeds.md [--min-db 3 --min-gap-db 3] \
+        seed0=exp/proposed_seed0/stage2 seed1=exp/proposed_seed1/stage2 ...
+
 DIR is a system's final experiment folder holding score_<set>/summary.json (and the
 <set>_wrong_enroll controls); systems the paper reports (proposed, nmf, usef_tfgridnet, tce)
 get the published row beside them (override with --paper NAME=ROW).
@@ -27,6 +32,7 @@ from typing import Dict, List, Optional
 from tsepn.scoring.compare import parse_systems, write_comparison
 from tsepn.scoring.paper_numbers import CONDITIONS, PAPER_NUMBERS
 from tsepn.scoring.results import ModelScores, ResultsError, write_results
+from tsepn.scoring.seeds import write_seeds
 
 log = logging.getLogger("tsepn.make_results")
 
@@ -35,7 +41,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tsepn-make-results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp-dir", type=Path, help="one experiment's folder (required without --compare)")
     p.add_argument("--compare", action="store_true", help="compare the NAME=DIR systems side by side (needs --out)")
-    p.add_argument("systems", nargs="*", metavar="NAME=DIR", help="with --compare: the systems, in table order")
+    p.add_argument("--seeds", action="store_true", help="the NAME=DIR are training runs of one system (seeds): "
+                                                       "per-run figures, mean and spread (needs --out)")
+    p.add_argument("--min-db", type=float, help="with --seeds: correct-enrollment SI-SNRi every run must reach")
+    p.add_argument("--min-gap-db", type=float, help="with --seeds: margin over the wrong-enrollment control")
+    p.add_argument("systems", nargs="*", metavar="NAME=DIR", help="with --compare / --seeds: the systems or runs, in order")
     p.add_argument("--model", action="append", default=[], metavar="LABEL=SCORE_ROOT")
     p.add_argument("--paper", action="append", default=[], metavar="NAME|LABEL=NAME", help=f"published row: {', '.join(sorted(PAPER_NUMBERS))}")
     p.add_argument("--testset-prefix", default="test", help="score dirs are score_<prefix>_<condition>")
@@ -79,6 +89,13 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
+        if args.seeds:
+            if args.compare or not args.out:
+                raise ResultsError("--seeds needs --out FILE (and not --compare)")
+            write_seeds(args.out, parse_systems(args.systems), args.testset_prefix, args.conditions,
+                        args.min_db, args.min_gap_db)
+            log.info("wrote %s (%d runs)", args.out, len(args.systems))
+            return 0
         if args.compare:
             if not args.out:
                 raise ResultsError("--compare needs --out FILE")
@@ -93,7 +110,7 @@ def main(argv=None) -> int:
             write_comparison(args.out, parse_systems(args.systems), args.testset_prefix, args.conditions, papers)
             return 0
         if args.systems:
-            raise ResultsError(f"positional NAME=DIR arguments ({' '.join(args.systems)}) need --compare")
+            raise ResultsError(f"positional NAME=DIR arguments ({' '.join(args.systems)}) need --compare or --seeds")
         if args.exp_dir is None:
             raise ResultsError("give --exp-dir DIR (one experiment) or --compare --out FILE NAME=DIR ...")
         write_results(
