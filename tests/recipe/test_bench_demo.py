@@ -45,3 +45,17 @@ def test_projection_formula():
     # CPU: 10 x (60 x 1.0 + 6 x 0.5 + 1.0) + 2 + 4
     assert abs(got.cpu - (10 * (60 + 3 + 1) + 6)) < 1e-9
     assert abs(got.wall - (10 * (120 + 6 + 1) + 8)) < 1e-9
+
+
+def test_default_recipe_is_the_monaural_one_of_this_checkout():
+    # tsepn/bench/demo.py sits two folders below the repository root
+    assert (bench_demo.DEFAULT_RECIPE / "conf" / "systems" / "proposed").is_dir()
+    assert bench_demo.step_configs(bench_demo.DEFAULT_RECIPE, "proposed")
+
+
+def test_bench_data_of_the_binaural_recipe_has_its_brir_lists(tmp_path):
+    binaural = bench_demo.REPO / "egs" / "librispeech_wham" / "binaural"
+    data = bench_demo.make_bench_data(tmp_path, binaural, [], train_speakers=4)
+    for split in ("train", "dev", "test"):
+        assert (data / f"brir_{split}").is_dir(), split
+    assert (data / "train" / "wav.scp").is_file() and (data / "noise_tr" / "wav.scp").is_file()

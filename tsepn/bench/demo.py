@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RECIPE = REPO / "egs" / "librispeech_wham" / "mono"
 log = logging.getLogger("tsepn.bench.demo")
 
@@ -120,6 +120,7 @@ def make_bench_data(root: Path, recipe: Path, sets: Sequence[str], train_speaker
     """A mini corpus from the recipe's conf/mini.yaml (fewer training speakers), its data dirs
     train/dev + noise_tr/noise_cv with activity, and the rendered `sets`, under `root`."""
     from tsepn.bin.simulate_sets import simulate_sets
+    from tsepn.data.brir import prepare_brirs
     from tsepn.data.activity import compute_dir_activity
     from tsepn.data.datadir import noise_dir_from_wham, speech_dir_from_librispeech
     from tsepn.data.mini import SUBSET_NAMES, load_mini_config, make_mini_corpus
@@ -134,6 +135,8 @@ def make_bench_data(root: Path, recipe: Path, sets: Sequence[str], train_speaker
         compute_dir_activity(data / name, progress=False)
     for split in ("tr", "cv"):
         noise_dir_from_wham(roots["wham"], split, data / f"noise_{split}")
+    if "brirs" in roots:  # the binaural recipe: BRIR lists as its stage 1 writes them (1-s responses)
+        prepare_brirs(roots["brirs"], data / "brir", max_seconds=1.0)
     if sets:
         simulate_sets(recipe / "conf" / "simulate.yaml", data, only=set(sets), progress=False)
     return data

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         write_noise(work / "pos.wav", 3.0, rate, 1)
         write_noise(work / "neg.wav", 3.0, rate, 2)
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-        repo = str(Path(__file__).resolve().parents[1])
+        repo = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         figures = {}
         for m in minutes:
