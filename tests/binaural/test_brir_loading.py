@@ -145,3 +145,22 @@ def test_spherical_head_itd_and_ild_follow_the_direction():
     ild = 20 * np.log10(spectrum[0] / spectrum[1])
     assert ild[np.argmin(abs(freqs - 6000))] > ild[np.argmin(abs(freqs - 200))] + 6
     assert wrap_azimuth([180, 190, -180, 360]).tolist() == [180, -170, 180, 0]
+
+
+def test_ash_real_file_names_listener_variants_and_true_stereo(brir_root, tmp_path):
+    """ASH-Listening-Set's own names: BRIR_<room>_<variant>_E0_A<az>.wav for two listener variants
+    per room (C1, P1) and a non-directional BRIR_<room>_<variant>_True_Stereo.wav."""
+    src = sorted((brir_root / "ASH-Listening-Set-8.0" / "BRIRs" / "R01").glob("*.wav"))
+    room = tmp_path / "ASH-Listening-Set-8.0" / "BRIRs" / "R01"
+    room.mkdir(parents=True)
+    for variant in ("C1", "P1"):
+        for path in src:
+            azimuth = path.name.rsplit("_A", 1)[1]
+            shutil.copy(path, room / f"BRIR_R01_{variant}_E0_A{azimuth}")
+        shutil.copy(src[0], room / f"BRIR_R01_{variant}_True_Stereo.wav")
+    scenes = scan_set(tmp_path, "ash")
+    assert [s.name for s in scenes] == ["ash_R01_C1", "ash_R01_P1"]
+    for scene in scenes:
+        assert scene.split == "test" and len(scene.labels) == len(src)  # True_Stereo left out
+        assert all(f"_{scene.name[-2:]}_" in label for label in scene.labels)
+        assert scene.labels[scene.face].endswith("_E0_A0.wav")

@@ -7,7 +7,11 @@ their published layouts (tsepn.data.corpora.BRIR_SETS):
 
     CIPIC/subject_NNN.sofa                         SOFA (Data.IR [M, 2, N]), one scene per subject
     RRBRIR/*.sofa                                  SOFA, one scene per room
-    ASH-Listening-Set-8.0/BRIRs/<room>/*_A<az>.wav stereo wav, one scene per room folder (R01 ...)
+    ASH-Listening-Set-8.0/BRIRs/<room>/*_A<az>.wav stereo wav, one scene per room folder (R01 ...) and
+                                                   listener variant (BRIR_R01_C1_E0_A<az>.wav and
+                                                   BRIR_R01_P1_E0_A<az>.wav: two scenes, each with
+                                                   its own facing response); the room's
+                                                   non-directional *_True_Stereo.wav is skipped
     CATT_RIRs/Binaural/16k/<rt60>/*_<az>.wav       stereo wav at 16 kHz, one scene per folder (0_0s ...)
 
 and writes, per split, a Kaldi-style folder `data/brir_{train,dev,test}/`:
@@ -97,6 +101,9 @@ SPLIT_RULES = {
 _ASH_AZ = re.compile(r"_A(-?\d+(?:\.\d+)?)\.wav$", re.IGNORECASE)
 _ASH_EL = re.compile(r"_E(-?\d+(?:\.\d+)?)(?:_|\.wav$)", re.IGNORECASE)
 _CATT_AZ = re.compile(r"_(-?\d+(?:\.\d+)?)\.wav$", re.IGNORECASE)
+# ASH's listener variant: the file name without its direction, e.g. BRIR_R01_C1 of BRIR_R01_C1_E0_A-30.wav
+_ASH_VARIANT = re.compile(r"(?:_E-?\d+(?:\.\d+)?)?_A-?\d+(?:\.\d+)?\.wav$", re.IGNORECASE)
+_ASH_NON_DIRECTIONAL = re.compile(r"_True_Stereo\.wav$", re.IGNORECASE)  # a room's stereo rendering, no direction
 _NPY_SPEC = re.compile(r"^(?P<file>.+\.npy):(?P<index>\d+)$")
 
 
@@ -109,7 +116,7 @@ class Scene:
     """The responses of one listener in one room, resampled, with their directions."""
 
     set: str
-    name: str  # scene id: "<set>_<subject / room / rt60>"
+    name: str  # scene id: "<set>_<subject / room / rt60>[_<ASH listener variant>]"
     split: str
     source: str  # the file or folder it was read from
     responses: np.ndarray  # float32 [M, 2, T] at SAMPLE_RATE
@@ -307,6 +314,9 @@ def scan_set(root, set_name: str, sample_rate: int = SAMPLE_RATE, max_seconds: f
         if len(rel.parts) < 2:
             raise BrirError(f"{path}: responses must lie in one folder per "
                             f"{'room' if set_name == 'ash' else 'reverberation time'}")
+        if set_name == "ash" and _ASH_NON_DIRECTIONAL.search(path.name):
+            log.info("%s: non-directional stereo rendering, skipped", path)
+            continue
         groups.setdefault(rel.parts[0], []).append(path)
     if not groups:
         raise BrirError(f"{folder}: no files matching {facts.pattern}")
@@ -315,10 +325,27 @@ def scan_set(root, set_name: str, sample_rate: int = SAMPLE_RATE, max_seconds: f
         if split is None:
             log.info("%s: %s is in no split (%s), skipped", folder / group, group, SPLIT_RULES[set_name])
             continue
-        ir, az, el = read_wav_scene(files, set_name, sample_rate, max_seconds)
-        scenes.append(Scene(set_name, f"{set_name}_{_safe(group)}", split, str(folder / group), ir, az, el,
-                            [f.name for f in files]))
+        variants = ash_variants(files) if set_name == "ash" else {"": files}
+        for variant, members in sorted(variants.items()):
+            scene_id = f"{set_name}_{_safe(group)}" + (f"_{_safe(variant)}" if len(variants) > 1 else "")
+            ir, az, el = read_wav_scene(members, set_name, sample_rate, max_seconds)
+            scenes.append(Scene(set_name, scene_id, split, str(folder / group), ir, az, el, [f.name for f in members]))
     return scenes
+
+
+def ash_variants(files: Sequence[Path]) -> Dict[str, List[Path]]:
+    """An ASH room's responses grouped by listener variant (the name without `_E<el>_A<az>.wav`):
+    each variant is a listener position of its own, with its own facing response."""
+    variants: Dict[str, List[Path]] = {}
+    for path in files:
+        match = _ASH_VARIANT.search(path.name)
+        if not match:
+            raise BrirError(f"{path}: no azimuth in the file name (expected ..._A<azimuth>.wav)")
+        prefix = path.name[: match.start()]
+        room = path.parent.name
+        variant = prefix.split(f"_{room}_", 1)[1] if f"_{room}_" in prefix else prefix
+        variants.setdefault(variant, []).append(path)
+    return variants
 
 
 def _safe(name: str) -> str:
