@@ -2,6 +2,8 @@
 #   make demo   set up tools/venv, run the monaural recipe on the built-in mini corpus
 #   make test   set up tools/venv, run the test suite (CPU, minutes)
 #   make demo-binaural   the binaural recipe on the mini corpus (synthetic BRIR sets included)
+#   make demo-seeds      the monaural demo trained with seeds 0, 1, 2: exp/RESULTS_seeds_proposed.md
+#                        (mean and spread over the seeds, and the demo's check: >= 3 dB, >= 3 dB gap)
 PYTHON := tools/venv/bin/python
 RECIPE := egs/librispeech_wham/mono
 BINAURAL_RECIPE := egs/librispeech_wham/binaural
@@ -9,13 +11,19 @@ PYTEST_ARGS ?= -q
 # OpenMP threads that spin while waiting slow torch down badly on a shared 2-core machine.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo demo-binaural test venv bench clean-demo clean-demo-binaural
+.PHONY: demo demo-binaural demo-seeds test venv bench clean-demo clean-demo-binaural
 
 venv:
 	bash tools/setup_venv.sh
 
 demo: venv
 	cd $(RECIPE) && ./run.sh
+
+demo-seeds: venv
+	cd $(RECIPE) && ./run.sh --stop-stage 3 && for seed in 0 1 2; do ./run.sh --stage 4 --seed $$seed || exit 1; done
+	cd $(RECIPE) && tools=../../../tools; $$tools/venv/bin/python -m tsepn.bin.make_results --seeds --min-db 3 \
+	  --min-gap-db 3 --out exp/RESULTS_seeds_proposed.md $$(for seed in 0 1 2; do \
+	  printf 'seed%s=exp/proposed_seed%s/stage2 ' $$seed $$seed; done) && cat exp/RESULTS_seeds_proposed.md
 
 demo-binaural: venv
 	cd $(BINAURAL_RECIPE) && ./run.sh
