@@ -12,7 +12,7 @@ import numpy as np
 
 from tsepn.runtime.blocks import push_blocks
 
-MANIFEST_FORMAT = "tsepn-onnx-1"  # tsepn.export.MANIFEST_FORMAT (not imported: that module needs torch)
+MANIFEST_FORMATS = ("tsepn-onnx-1", "tsepn-onnx-2")  # tsepn.export.MANIFEST_FORMAT and older (that module needs torch)
 
 
 class RuntimeInputError(ValueError):
@@ -27,8 +27,8 @@ def load_manifest(model_dir) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise RuntimeInputError(f"{path}: not valid JSON: {err}") from None
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise RuntimeInputError(f"{path}: format {manifest.get('format')!r}, this runtime reads {MANIFEST_FORMAT!r}")
+    if manifest.get("format") not in MANIFEST_FORMATS:
+        raise RuntimeInputError(f"{path}: format {manifest.get('format')!r}, this runtime reads {MANIFEST_FORMATS}")
     for key in ("sample_rate", "channels", "chunk_samples", "normalization", "files", "enroll", "step"):
         if key not in manifest:
             raise RuntimeInputError(f"{path}: missing key {key!r}")
@@ -120,39 +120,67 @@ class OnnxExtractor:
 
 
 class OnnxStream:
-    """Stateful stream: `push(audio)` -> the output samples finished so far; `flush()` ends it."""
+    """Stateful stream: `push(audio)` -> the output samples finished so far; `flush()` ends it.
+
+    Every graph input and output lives in an array this object owns, bound to the step
+    session once (onnxruntime IO binding): a chunk is copied in, the graph runs, and the
+    new states are copied back into the input arrays, with no allocation per chunk. A
+    "ring" state (manifest `step.ring`, the attention caches of one-frame steps) gets only
+    its new frame back, written in place at slot `frames % length`.
+    """
 
     def __init__(self, extractor: OnnxExtractor, cond: Dict[str, np.ndarray]):
-        self.x = extractor
-        missing = [n for n in extractor.cond_names + ["enroll_scale"] if n not in cond]
+        self.x = x = extractor
+        missing = [n for n in x.cond_names + ["enroll_scale"] if n not in cond]
         if missing:
             raise RuntimeInputError(f"conditioning lacks {missing}")
-        self.cond = {n: np.ascontiguousarray(cond[n], dtype=np.float32) for n in extractor.cond_names}
         self.enroll_scale = np.asarray(cond["enroll_scale"], dtype=np.float32).reshape(1, 1, 1)
-        self.state = {s["name"]: np.zeros(s["shape"], dtype=np.float32) for s in extractor.state_specs}
-        self.buffer = np.zeros((extractor.in_channels, 0), dtype=np.float32)
+        self.chunk = np.zeros((1, x.in_channels, x.chunk_samples), dtype=np.float32)
+        self.scale = np.ones((1, 1, 1), dtype=np.float32)
+        self.inputs = {"chunk": self.chunk, "scale": self.scale}
+        self.inputs.update({n: np.ascontiguousarray(cond[n], dtype=np.float32) for n in x.cond_names})
+        self.state = {s["name"]: np.zeros(s["shape"], dtype=np.float32) for s in x.state_specs}
+        self.inputs.update(self.state)
+        self.outputs = {s["name"]: np.zeros(s["shape"], dtype=np.float32) for s in x.manifest["step"]["outputs"]}
+        self.ring = {name: int(axis) for name, axis in x.manifest["step"].get("ring", {}).items()}
+        self.frames = 0  # steps run: the next ring slot
+        self.binding = x.step_session.io_binding()
+        for name, array in self.inputs.items():
+            self.binding.bind_input(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+        for name, array in self.outputs.items():
+            self.binding.bind_output(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+        self.buffer = np.zeros((x.in_channels, 0), dtype=np.float32)
         self.ended = False
-        self._one = np.ones((1, 1, 1), dtype=np.float32)
 
-    def _scale(self, chunk: np.ndarray) -> np.ndarray:
+    def _set_scale(self, chunk: np.ndarray) -> None:
         mode = self.x.normalization
         if mode == "per_call":
             std = np.std(chunk, ddof=1, dtype=np.float64) if chunk.size > 1 else 0.0
-            return np.full((1, 1, 1), max(float(std), self.x.std_floor), dtype=np.float32)
-        if mode == "enrollment":
-            return self.enroll_scale
-        return self._one
+            self.scale.fill(max(float(std), self.x.std_floor))
+        elif mode == "enrollment":
+            self.scale[...] = self.enroll_scale
+        else:
+            self.scale.fill(1.0)
 
     def _step(self, chunk: np.ndarray) -> np.ndarray:
         """One graph call on `chunk` [C, n <= chunk_samples] (zero-padded to the graph's length)."""
-        n, size = chunk.shape[-1], self.x.chunk_samples
-        scale = self._scale(chunk)
-        if n < size:
-            chunk = np.pad(chunk, ((0, 0), (0, size - n)))
-        feeds = {"chunk": chunk[None], "scale": scale, **self.cond, **self.state}
-        values = self.x.step_session.run(self.x._step_outputs, feeds)
-        self.state = {name[len("new_"):]: v for name, v in zip(self.x._step_outputs[1:], values[1:])}
-        return values[0][0, :, :n]
+        n = chunk.shape[-1]
+        self._set_scale(chunk)
+        self.chunk[0, :, :n] = chunk
+        self.chunk[0, :, n:] = 0.0
+        self.x.step_session.run_with_iobinding(self.binding)
+        for name, state in self.state.items():
+            new = self.outputs["new_" + name]
+            axis = self.ring.get(name)
+            if axis is None:
+                np.copyto(state, new)
+            else:
+                start = self.frames % state.shape[axis]
+                slot = [slice(None)] * state.ndim
+                slot[axis] = slice(start, start + 1)
+                state[tuple(slot)] = new
+        self.frames += 1
+        return self.outputs["out"][0, :, :n].copy()
 
     def push(self, audio) -> np.ndarray:
         """Append mixture samples [C, n]; returns the output of every chunk completed (maybe 0 samples)."""
