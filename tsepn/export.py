@@ -11,7 +11,10 @@ writes into DIR:
   state...) -> (out [1, C, chunk], new state...). The chunk length is fixed at export time
   (`--chunk-seconds`, a multiple of the hop). The model's state (frame buffers, LSTM states,
   attention caches, overlap-add tails) is flattened into named tensors `state.<path>`; the
-  outputs `new_state.<path>` come back in the same order.
+  outputs `new_state.<path>` come back in the same order. In a one-frame step (the 8-ms
+  chunk of the published model) the attention caches are rings: `new_state.<cache>` is the
+  new frame only, which the runtime writes in place (manifest `step.ring`), so no chunk
+  copies the caches.
 - `manifest.json`: sample rate, hop, n_fft, chunk size, channels, latency, normalisation,
   framing, the names/shapes/dtypes of every input and output, model name and arguments,
   tsepn and torch versions (`MANIFEST_FORMAT`).
@@ -19,7 +22,9 @@ writes into DIR:
 The input normalisation leaves the step graph: the caller passes `scale` (the chunk's own
 std for normalization="per_call", `enroll_scale` for "enrollment", 1 for "none"), so a
 zero-padded last chunk is divided by the std of its real samples exactly as PyTorch does.
-`tsepn.runtime` runs these files with onnxruntime and numpy only.
+`tsepn.runtime` runs these files with onnxruntime and numpy only. `format="torchscript"`
+(`tsepn-export --format torchscript`) writes the same two graphs as `enroll.pt` / `step.pt`
+(torch.jit.trace; same inputs, outputs and manifest), run by `tsepn.runtime.torchscript`.
 
 Only streaming models export their step: a model whose `init_state` is not a tsepn
 `StreamState` (the improved early-fusion model, whose blocks look at all frames) raises
@@ -47,6 +52,10 @@ log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "tsepn-onnx-2"  # 2: step "ring" states
 ENROLL_FILE, STEP_FILE, MANIFEST_FILE = "enroll.onnx", "step.onnx", "manifest.json"
+# The second format: the same two graphs traced to TorchScript (torch.jit.load, or libtorch in C++).
+TORCHSCRIPT_FORMAT = "tsepn-torchscript-1"
+FORMATS = {"onnx": (MANIFEST_FORMAT, ENROLL_FILE, STEP_FILE),
+           "torchscript": (TORCHSCRIPT_FORMAT, "enroll.pt", "step.pt")}
 OPSET = 17
 DEFAULT_CHUNK_SECONDS = 0.008
 # Length of the dummy enrollments the enrollment graph is traced with. Short: tracing runs the
@@ -404,10 +413,14 @@ def _spec(name: str, tensor: torch.Tensor, dynamic: Optional[Dict[int, str]] = N
     return {"name": name, "shape": shape, "dtype": str(tensor.dtype).replace("torch.", "")}
 
 
-def _export(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_axes=None) -> None:
+def _export(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_axes=None,
+            format: str = "onnx") -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
         with atomic_path(path) as tmp:
+            if format == "torchscript":  # the same tracer as torch.onnx (dynamo=False): sizes stay symbolic
+                torch.jit.save(torch.jit.trace(module, args, check_trace=False), str(tmp))
+                return
             torch.onnx.export(module, args, str(tmp), input_names=list(input_names), output_names=list(output_names),
                               opset_version=OPSET, dynamo=False, dynamic_axes=dynamic_axes or {},
                               do_constant_folding=True)
@@ -428,15 +441,20 @@ def chunk_samples(model: nn.Module, chunk_seconds: float) -> int:
 
 def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
                  enroll_seconds: float = EXAMPLE_ENROLL_SECONDS, model_name: Optional[str] = None,
-                 check: bool = True, ring_caches: bool = True) -> dict:
+                 check: bool = True, ring_caches: bool = True, format: str = "onnx") -> dict:
     """Write enroll.onnx, step.onnx and manifest.json for `model` into `out_dir`; returns the manifest.
 
     `ring_caches`: for one-frame steps, the attention caches become ring buffers the runtime
     updates in place (the fast path; False keeps the cache-shifting graph, for comparison).
+    `format`: "onnx" (enroll.onnx, step.onnx) or "torchscript" (enroll.pt, step.pt: the same
+    inputs, outputs and manifest, run by tsepn.runtime.torchscript).
 
     With `check`, the exported graphs are run once with onnxruntime against the PyTorch
     model on random input and the largest absolute difference is recorded in the manifest.
     """
+    if format not in FORMATS:
+        raise ExportError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+    manifest_format, enroll_file, step_file = FORMATS[format]
     problem = streaming_problem(model)
     if problem is not None:
         raise ExportError(f"cannot export the streaming step: {problem}")
@@ -476,17 +494,17 @@ def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK
     with torch.no_grad():  # the outputs' shapes (a ring cache returns only its new frame)
         step_outputs = step_graph(mix, scale, *(t for _, t in cond_leaves), *(t for _, t in state_leaves))
     with torch.no_grad(), no_weight_caches():
-        _export(enroll_graph, (pos, neg), out_dir / ENROLL_FILE, ["pos", "neg"], cond_names + ["enroll_scale"],
+        _export(enroll_graph, (pos, neg), out_dir / enroll_file, ["pos", "neg"], cond_names + ["enroll_scale"],
                 dynamic_axes={"pos": {2: "pos_samples"}, "neg": {2: "neg_samples"},
-                              **{n: a for n, a in cond_axes.items() if a}})
+                              **{n: a for n, a in cond_axes.items() if a}}, format=format)
         new_state_names = ["new_" + name for name in state_names]
         step_inputs = (mix, scale) + tuple(t for _, t in cond_leaves) + tuple(t for _, t in state_leaves)
         with static_sizes():
-            _export(step_graph, step_inputs, out_dir / STEP_FILE, ["chunk", "scale"] + cond_names + state_names,
-                    ["out"] + new_state_names, dynamic_axes={n: a for n, a in cond_axes.items() if a})
+            _export(step_graph, step_inputs, out_dir / step_file, ["chunk", "scale"] + cond_names + state_names,
+                    ["out"] + new_state_names, dynamic_axes={n: a for n, a in cond_axes.items() if a}, format=format)
 
     manifest = {
-        "format": MANIFEST_FORMAT,
+        "format": manifest_format,
         "model": model_name or getattr(model, "tsepn_name", type(model).__name__),
         "model_args": getattr(model, "tsepn_args", {}),
         "tsepn_version": tsepn.__version__,
@@ -504,7 +522,7 @@ def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK
         "framing": getattr(model, "framing", None),
         "std_floor": _std_floor(),
         "min_enroll_samples": _min_enroll_samples(model),
-        "files": {"enroll": ENROLL_FILE, "step": STEP_FILE},
+        "files": {"enroll": enroll_file, "step": step_file},
         "enroll": {
             "inputs": [_spec("pos", pos, {2: "pos_samples"}), _spec("neg", neg, {2: "neg_samples"})],
             "outputs": [_spec(n, t, cond_axes[n]) for n, t in cond_leaves] + [_spec("enroll_scale", scale)],
@@ -559,6 +577,8 @@ def check_export(model: nn.Module, out_dir: Path, manifest: dict, normalization:
     total = max(chunk * 3, int(seconds * rate) // chunk * chunk)
     mix = torch.randn(1, channels, total, generator=gen)
     reference = torch_stream(model, normalization, mix, pos, neg, chunk)
+    if manifest["format"] == TORCHSCRIPT_FORMAT:
+        from tsepn.runtime.torchscript import TorchScriptExtractor as OnnxExtractor  # noqa: N814 - same API
     runtime = OnnxExtractor(out_dir)
     got = runtime.extract(mix[0].numpy(), pos[0].numpy(), neg[0].numpy())
     err = float(abs(got - reference[0].numpy()).max())

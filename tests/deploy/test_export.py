@@ -147,6 +147,28 @@ def test_one_frame_steps_use_ring_caches(tmp_path, framing, normalization, chunk
     assert reference.abs().max() > 1e-2
 
 
+@pytest.mark.parametrize("chunk_seconds", [0.004, 0.002])  # two frames per step; one (ring caches)
+def test_torchscript_format(tmp_path, chunk_seconds):
+    """`format="torchscript"`: enroll.pt / step.pt with the ONNX graphs' inputs, outputs and manifest."""
+    from tsepn.runtime.torchscript import TorchScriptExtractor
+
+    model = tiny_posneg()
+    manifest = export_model(model, tmp_path, chunk_seconds=chunk_seconds, format="torchscript")
+    assert manifest["format"] == "tsepn-torchscript-1" and manifest["files"] == {"enroll": "enroll.pt",
+                                                                                  "step": "step.pt"}
+    assert manifest["check"]["max_abs_error"] < 1e-4 and not (tmp_path / "step.onnx").exists()
+    runtime = TorchScriptExtractor(tmp_path, threads=1)
+    mix, pos, neg = noise(1, 3000 + 5, 21), noise(1, 9000, 22), noise(1, 4000, 23)  # other lengths than traced
+    reference = torch_stream(model, "enrollment", *(torch.from_numpy(a)[None] for a in (mix, pos, neg)),
+                             manifest["chunk_samples"])
+    got = runtime.extract(mix, pos, neg)
+    assert got.shape == (1, 3005) and np.abs(got - reference[0].numpy()).max() <= 1e-4
+    with pytest.raises(RuntimeInputError, match="this runtime reads"):
+        OnnxExtractor(tmp_path)
+    with pytest.raises(ExportError, match="format must be one of"):
+        export_model(model, tmp_path / "x", format="tflite")
+
+
 def test_group_norm_statistics_in_float64():
     """The export's GroupNorm (statistics reduced in float64) computes what nn.GroupNorm does."""
     from tsepn.export import use_precise_group_norms

@@ -19,7 +19,7 @@ class RuntimeInputError(ValueError):
     """Audio or a model directory that does not suit the exported model."""
 
 
-def load_manifest(model_dir) -> dict:
+def load_manifest(model_dir, formats=MANIFEST_FORMATS) -> dict:
     path = Path(model_dir) / "manifest.json"
     if not path.is_file():
         raise RuntimeInputError(f"{path}: no manifest.json; is {model_dir} a tsepn-export output folder?")
@@ -27,8 +27,8 @@ def load_manifest(model_dir) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise RuntimeInputError(f"{path}: not valid JSON: {err}") from None
-    if manifest.get("format") not in MANIFEST_FORMATS:
-        raise RuntimeInputError(f"{path}: format {manifest.get('format')!r}, this runtime reads {MANIFEST_FORMATS}")
+    if manifest.get("format") not in formats:
+        raise RuntimeInputError(f"{path}: format {manifest.get('format')!r}, this runtime reads {formats}")
     for key in ("sample_rate", "channels", "chunk_samples", "normalization", "files", "enroll", "step"):
         if key not in manifest:
             raise RuntimeInputError(f"{path}: missing key {key!r}")
@@ -56,9 +56,11 @@ class OnnxExtractor:
     sample rate. `threads`: onnxruntime intra-op threads (None: its default).
     """
 
+    formats = MANIFEST_FORMATS
+
     def __init__(self, model_dir, threads: Optional[int] = None):
         self.model_dir = Path(model_dir)
-        self.manifest = m = load_manifest(self.model_dir)
+        self.manifest = m = load_manifest(self.model_dir, self.formats)
         self.sample_rate, self.in_channels = int(m["sample_rate"]), int(m["channels"])
         self.out_channels = int(m.get("out_channels", self.in_channels))
         self.chunk_samples, self.hop = int(m["chunk_samples"]), int(m["hop"])
@@ -66,12 +68,19 @@ class OnnxExtractor:
         self.normalization = m["normalization"]
         self.std_floor = float(m.get("std_floor", 1e-8))
         self.min_enroll_samples = int(m.get("min_enroll_samples", 1))
-        self.enroll_session = _session(self.model_dir / m["files"]["enroll"], threads)
-        self.step_session = _session(self.model_dir / m["files"]["step"], threads)
+        self._open(threads)
         self.cond_names: List[str] = list(m["step"]["conditioning"])
         self.state_specs = [s for s in m["step"]["inputs"] if s["name"].startswith("state.")]
         self._enroll_outputs = [s["name"] for s in m["enroll"]["outputs"]]
         self._step_outputs = [s["name"] for s in m["step"]["outputs"]]
+
+    def _open(self, threads: Optional[int]) -> None:
+        m = self.manifest
+        self.enroll_session = _session(self.model_dir / m["files"]["enroll"], threads)
+        self.step_session = _session(self.model_dir / m["files"]["step"], threads)
+
+    def _run_enroll(self, pos: np.ndarray, neg: np.ndarray) -> List[np.ndarray]:
+        return self.enroll_session.run(self._enroll_outputs, {"pos": pos, "neg": neg})
 
     # ------------------------------------------------------------------ checks
 
@@ -94,8 +103,7 @@ class OnnxExtractor:
         """Enrollments -> conditioning tensors (by name) + `enroll_scale`; computed once per target."""
         pos = self.check_audio(pos, "positive enrollment", self.min_enroll_samples)
         neg = self.check_audio(neg, "negative enrollment", self.min_enroll_samples)
-        values = self.enroll_session.run(self._enroll_outputs, {"pos": pos[None], "neg": neg[None]})
-        return dict(zip(self._enroll_outputs, values))
+        return dict(zip(self._enroll_outputs, self._run_enroll(pos[None], neg[None])))
 
     def stream(self, pos=None, neg=None, cond: Optional[Dict[str, np.ndarray]] = None) -> "OnnxStream":
         """A live stream for one target: give the enrollments, or `cond` from `encode`."""
@@ -103,7 +111,7 @@ class OnnxExtractor:
             if pos is None or neg is None:
                 raise RuntimeInputError("stream() needs pos and neg, or cond from encode()")
             cond = self.encode(pos, neg)
-        return OnnxStream(self, cond)
+        return self.stream_class(self, cond)
 
     def extract(self, mix, pos, neg) -> np.ndarray:
         """Whole mixture [C, T] -> target [Cout, T], run through the stream chunk by chunk."""
@@ -144,13 +152,20 @@ class OnnxStream:
         self.outputs = {s["name"]: np.zeros(s["shape"], dtype=np.float32) for s in x.manifest["step"]["outputs"]}
         self.ring = {name: int(axis) for name, axis in x.manifest["step"].get("ring", {}).items()}
         self.frames = 0  # steps run: the next ring slot
-        self.binding = x.step_session.io_binding()
+        self._bind()
+        self.buffer = np.zeros((x.in_channels, 0), dtype=np.float32)
+        self.ended = False
+
+    def _bind(self) -> None:
+        self.binding = self.x.step_session.io_binding()
         for name, array in self.inputs.items():
             self.binding.bind_input(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
         for name, array in self.outputs.items():
             self.binding.bind_output(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
-        self.buffer = np.zeros((x.in_channels, 0), dtype=np.float32)
-        self.ended = False
+
+    def _run(self) -> None:
+        """The step graph on `self.inputs`, writing `self.outputs`."""
+        self.x.step_session.run_with_iobinding(self.binding)
 
     def _set_scale(self, chunk: np.ndarray) -> None:
         mode = self.x.normalization
@@ -168,7 +183,7 @@ class OnnxStream:
         self._set_scale(chunk)
         self.chunk[0, :, :n] = chunk
         self.chunk[0, :, n:] = 0.0
-        self.x.step_session.run_with_iobinding(self.binding)
+        self._run()
         for name, state in self.state.items():
             new = self.outputs["new_" + name]
             axis = self.ring.get(name)
@@ -206,3 +221,6 @@ class OnnxStream:
         out = self._step(self.buffer)
         self.buffer = self.buffer[:, :0]
         return out
+
+
+OnnxExtractor.stream_class = OnnxStream
