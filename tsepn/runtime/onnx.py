@@ -152,6 +152,12 @@ class OnnxStream:
         self.outputs = {s["name"]: np.zeros(s["shape"], dtype=np.float32) for s in x.manifest["step"]["outputs"]}
         self.ring = {name: int(axis) for name, axis in x.manifest["step"].get("ring", {}).items()}
         self.frames = 0  # steps run: the next ring slot
+        # after each step: (state, its new value) copied whole; a ring state's new frame into one slot
+        self._copies = [(state, self.outputs["new_" + name]) for name, state in self.state.items()
+                        if name not in self.ring]
+        self._rings = [([state[(slice(None),) * axis + (slice(j, j + 1),)] for j in range(state.shape[axis])],
+                        self.outputs["new_" + name])
+                       for name, state in self.state.items() for axis in [self.ring.get(name)] if axis is not None]
         self._bind()
         self.buffer = np.zeros((x.in_channels, 0), dtype=np.float32)
         self.ended = False
@@ -170,7 +176,11 @@ class OnnxStream:
     def _set_scale(self, chunk: np.ndarray) -> None:
         mode = self.x.normalization
         if mode == "per_call":
-            std = np.std(chunk, ddof=1, dtype=np.float64) if chunk.size > 1 else 0.0
+            std = 0.0
+            if chunk.size > 1:  # torch.std (unbiased), in float64
+                centred = chunk.ravel().astype(np.float64)
+                centred -= centred.mean()
+                std = float(np.sqrt(centred.dot(centred) / (centred.size - 1)))
             self.scale.fill(max(float(std), self.x.std_floor))
         elif mode == "enrollment":
             self.scale[...] = self.enroll_scale
@@ -184,16 +194,10 @@ class OnnxStream:
         self.chunk[0, :, :n] = chunk
         self.chunk[0, :, n:] = 0.0
         self._run()
-        for name, state in self.state.items():
-            new = self.outputs["new_" + name]
-            axis = self.ring.get(name)
-            if axis is None:
-                np.copyto(state, new)
-            else:
-                start = self.frames % state.shape[axis]
-                slot = [slice(None)] * state.ndim
-                slot[axis] = slice(start, start + 1)
-                state[tuple(slot)] = new
+        for state, new in self._copies:
+            np.copyto(state, new)
+        for slots, new in self._rings:
+            np.copyto(slots[self.frames % len(slots)], new)
         self.frames += 1
         return self.outputs["out"][0, :, :n].copy()
 
