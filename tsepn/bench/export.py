@@ -7,7 +7,8 @@ through the exported step graph with onnxruntime, both on --threads threads (def
 The passes alternate (torch, onnx, torch, onnx, ...), so both see the same machine load;
 each figure is the median over --repeats passes of the mean time per chunk.
 `--shifting-caches` also times a second export whose step shifts its attention caches
-inside the graph (the format before ring caches), interleaved with the other two.
+inside the graph (the format before ring caches), `--torchscript` the same step traced to
+TorchScript (tsepn.runtime.torchscript), interleaved with the others.
 Prints, last (wall-clock figures; a comment line above them gives the process CPU time per
 chunk of each, the figure to trust when the cores are shared):
     torch_chunk_ms N    PyTorch, milliseconds per 8-ms chunk
@@ -67,6 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument("--export-dir", help="reuse / keep the export here (default: a temporary folder)")
     parser.add_argument("--shifting-caches", action="store_true",
                         help="also time an export whose step shifts its attention caches in the graph")
+    parser.add_argument("--torchscript", action="store_true", help="also time the TorchScript export of the step")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -82,14 +84,23 @@ def main(argv=None) -> int:
     folders = {"onnx": folder}
     if args.shifting_caches:
         folders["onnx_shifting"] = os.path.join(folder, "shifting-caches")
+    if args.torchscript:
+        folders["torchscript"] = os.path.join(folder, "torchscript")
     for name, path in folders.items():
         if not os.path.isfile(os.path.join(path, "manifest.json")):
             start, start_cpu = time.perf_counter(), time.process_time()
             export_model(model, path, chunk_seconds=args.chunk_seconds, check=False,
-                         ring_caches=name == "onnx")
+                         ring_caches=name != "onnx_shifting", format="torchscript" if name == "torchscript" else "onnx")
             print(f"# exported to {path} in {time.perf_counter() - start:.1f} s "
                   f"({time.process_time() - start_cpu:.1f} s CPU)")
-    runtimes = {name: OnnxExtractor(path, threads=args.threads) for name, path in folders.items()}
+    def open_runtime(name: str, path: str):
+        if name == "torchscript":
+            from tsepn.runtime.torchscript import TorchScriptExtractor
+
+            return TorchScriptExtractor(path, threads=args.threads)
+        return OnnxExtractor(path, threads=args.threads)
+
+    runtimes = {name: open_runtime(name, path) for name, path in folders.items()}
     for name, runtime in runtimes.items():
         if runtime.chunk_samples != chunk:
             raise SystemExit(f"{folders[name]}: exported with {runtime.chunk_samples}-sample chunks, not {chunk}")
@@ -136,12 +147,14 @@ def main(argv=None) -> int:
         shift_ms, shift_cpu = times["onnx_shifting"]
         print(f"onnx_shifting_chunk_ms {shift_ms:.4g}")
         print(f"# ring caches vs shifting caches, CPU: {shift_cpu / onnx_cpu:.3g}x")
+    if "torchscript" in times:
+        print(f"torchscript_chunk_ms {times['torchscript'][0]:.4g}")
     print(f"torch_chunk_ms {torch_ms:.4g}")
     print(f"onnx_chunk_ms {onnx_ms:.4g}")
     print(f"speedup {torch_ms / onnx_ms:.3g}")
     print(f"cpu_speedup {torch_cpu / onnx_cpu:.3g}")
     for name in runtimes:
-        suffix = "" if name == "onnx" else "_" + name[len("onnx_"):]
+        suffix = "" if name == "onnx" else "_" + name.replace("onnx_", "")
         diff = float(np.abs(outputs[name] - outputs["torch"]).max())
         print(f"max_abs_diff{suffix} {diff:.3g}" + (f"  # output peak {peak:.3g}" if not suffix else ""))
     return 0
