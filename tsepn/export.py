@@ -11,7 +11,10 @@ writes into DIR:
   state...) -> (out [1, C, chunk], new state...). The chunk length is fixed at export time
   (`--chunk-seconds`, a multiple of the hop). The model's state (frame buffers, LSTM states,
   attention caches, overlap-add tails) is flattened into named tensors `state.<path>`; the
-  outputs `new_state.<path>` come back in the same order.
+  outputs `new_state.<path>` come back in the same order. In a one-frame step (the 8-ms
+  chunk of the published model) the attention caches are rings: `new_state.<cache>` is the
+  new frame only, which the runtime writes in place (manifest `step.ring`), so no chunk
+  copies the caches.
 - `manifest.json`: sample rate, hop, n_fft, chunk size, channels, latency, normalisation,
   framing, the names/shapes/dtypes of every input and output, model name and arguments,
   tsepn and torch versions (`MANIFEST_FORMAT`).
@@ -19,7 +22,9 @@ writes into DIR:
 The input normalisation leaves the step graph: the caller passes `scale` (the chunk's own
 std for normalization="per_call", `enroll_scale` for "enrollment", 1 for "none"), so a
 zero-padded last chunk is divided by the std of its real samples exactly as PyTorch does.
-`tsepn.runtime` runs these files with onnxruntime and numpy only.
+`tsepn.runtime` runs these files with onnxruntime and numpy only. `format="torchscript"`
+(`tsepn-export --format torchscript`) writes the same two graphs as `enroll.pt` / `step.pt`
+(torch.jit.trace; same inputs, outputs and manifest), run by `tsepn.runtime.torchscript`.
 
 Only streaming models export their step: a model whose `init_state` is not a tsepn
 `StreamState` (the improved early-fusion model, whose blocks look at all frames) raises
@@ -45,11 +50,18 @@ from tsepn.fileio import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = "tsepn-onnx-1"
+MANIFEST_FORMAT = "tsepn-onnx-2"  # 2: step "ring" states
 ENROLL_FILE, STEP_FILE, MANIFEST_FILE = "enroll.onnx", "step.onnx", "manifest.json"
+# The second format: the same two graphs traced to TorchScript (torch.jit.load, or libtorch in C++).
+TORCHSCRIPT_FORMAT = "tsepn-torchscript-1"
+FORMATS = {"onnx": (MANIFEST_FORMAT, ENROLL_FILE, STEP_FILE),
+           "torchscript": (TORCHSCRIPT_FORMAT, "enroll.pt", "step.pt")}
 OPSET = 17
 DEFAULT_CHUNK_SECONDS = 0.008
-EXAMPLE_ENROLL_SECONDS = 3.0  # length of the dummy enrollments the enrollment graph is traced with
+# Length of the dummy enrollments the enrollment graph is traced with. Short: tracing runs the
+# encoder (LSTMs over every frame, attention over all frame pairs), and the graph does not
+# depend on it (lengths stay free); 3 s made exporting the published model take 3x longer.
+EXAMPLE_ENROLL_SECONDS = 1.0
 
 
 class ExportError(ValueError):
@@ -266,6 +278,89 @@ def use_conv_spectrum(model: nn.Module) -> List[str]:
     return patched
 
 
+def frames_per_chunk(model: nn.Module, chunk: int) -> int:
+    """STFT frames one step of `chunk` samples produces (see the framings in tsepn.models.extractor)."""
+    if getattr(model, "framing", None) == "upstream":
+        return (chunk - int(model.n_fft)) // int(model.hop) + 1
+    return chunk // int(model.hop)
+
+
+def _one_frame_block_forward(block: nn.Module, x: torch.Tensor, state) -> tuple:
+    """`CausalGridNetBlock.forward` for a one-frame step whose attention cache is a ring buffer.
+
+    With one query frame the attention is a sum over the cached frames and the new one, so
+    their order does not matter: the cache may be a ring that the runtime updates in place
+    (slot `frame % (span - 1)`), and the step returns only the new key/value frame. That spares
+    the graph the copy of every cache into a longer tensor and the copy of its kept part
+    (about 1.2 MB per block of the published model at each 8-ms chunk). Same numbers as the
+    block up to the summation order.
+    """
+    from tsepn.models.attention import merge_heads, project_heads
+    from tsepn.models.tfgridnet import BlockState
+
+    batch, frames, freqs, channels = x.shape
+    y = block.intra_norm.norm(x).reshape(batch * frames, freqs, channels)
+    y, _ = block.intra_rnn(y)
+    x = x + block.intra_linear(y).view(batch, frames, freqs, channels)
+
+    y = block.inter_norm.norm(x).transpose(0, 1).reshape(frames, batch * freqs, channels)
+    y, (h, c) = block.inter_rnn(y, (state.h, state.c))
+    x = x + block.inter_linear(y).view(frames, batch, freqs, channels).transpose(0, 1)
+
+    q, k, v = project_heads(x, block.qkv_params())
+    q2 = q.flatten(-2)  # [B, H, 1, F * E]
+    cached = torch.matmul(q2, state.keys.flatten(-2).transpose(-1, -2))  # [B, H, 1, span - 1]
+    current = (q2 * k.flatten(-2)).sum(dim=-1, keepdim=True)  # [B, H, 1, 1]
+    weights = torch.softmax(torch.cat([cached, current], dim=-1) / math.sqrt(q2.shape[-1]), dim=-1)
+    span = state.keys.shape[2]
+    out = torch.matmul(weights[..., :span], state.values.flatten(-2)) + weights[..., span:] * v.flatten(-2)
+    out = out.view(*out.shape[:-1], freqs, v.shape[-1])
+    x = x + block.attn_concat_proj.frame_forward(merge_heads(out))
+    return x, BlockState(h, c, k, v)
+
+
+def use_ring_caches(model: nn.Module) -> List[str]:
+    """Give the extractor's causal blocks the one-frame ring-cache step; returns the ring state names."""
+    from tsepn.models.tfgridnet import CausalGridNetBlock
+
+    names = []
+    for i, block in enumerate(getattr(model, "blocks", [])):
+        if type(block) is CausalGridNetBlock and block.attention_span > 1:
+            object.__setattr__(block, "forward", _one_frame_block_forward.__get__(block))
+            names += [f"state.blocks.{i}.keys", f"state.blocks.{i}.values"]
+    return names
+
+
+def _group_norm_float64_statistics(norm: nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
+    """`nn.GroupNorm` with its mean and variance reduced in float64 (the result is float32).
+
+    torch.onnx writes GroupNorm as InstanceNormalization over [batch, groups, everything
+    else]; the encoder's input norm (one group) reduces channels x frames x freqs, 1.6 M
+    values for a 6-s enrollment, and onnxruntime's float32 reduction of that many values
+    loses ~1e-4 at the conditioning, most of the fixture tolerance. In float64 the
+    statistics are exact to float32 and cost nothing next to the encoder.
+    """
+    shape = x.shape
+    grouped = x.double().reshape(shape[0], norm.num_groups, -1)
+    mean = grouped.mean(dim=-1, keepdim=True)
+    var = (grouped - mean).pow(2).mean(dim=-1, keepdim=True)
+    y = ((grouped - mean) / torch.sqrt(var + norm.eps)).to(x.dtype).reshape(shape)
+    if norm.affine:
+        affine = (1, -1) + (1,) * (x.dim() - 2)
+        y = y * norm.weight.view(affine) + norm.bias.view(affine)
+    return y
+
+
+def use_precise_group_norms(model: nn.Module) -> List[str]:
+    """Every nn.GroupNorm of `model` computes its statistics in float64 (see above); returns their names."""
+    patched = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.GroupNorm):
+            object.__setattr__(module, "forward", _group_norm_float64_statistics.__get__(module))
+            patched.append(name)
+    return patched
+
+
 class EnrollGraph(nn.Module):
     """(pos, neg) -> (conditioning tensors..., enroll_scale): `model.encode` with its result flattened."""
 
@@ -318,10 +413,14 @@ def _spec(name: str, tensor: torch.Tensor, dynamic: Optional[Dict[int, str]] = N
     return {"name": name, "shape": shape, "dtype": str(tensor.dtype).replace("torch.", "")}
 
 
-def _export(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_axes=None) -> None:
+def _export(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_axes=None,
+            format: str = "onnx") -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
         with atomic_path(path) as tmp:
+            if format == "torchscript":  # the same tracer as torch.onnx (dynamo=False): sizes stay symbolic
+                torch.jit.save(torch.jit.trace(module, args, check_trace=False), str(tmp))
+                return
             torch.onnx.export(module, args, str(tmp), input_names=list(input_names), output_names=list(output_names),
                               opset_version=OPSET, dynamo=False, dynamic_axes=dynamic_axes or {},
                               do_constant_folding=True)
@@ -342,18 +441,28 @@ def chunk_samples(model: nn.Module, chunk_seconds: float) -> int:
 
 def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
                  enroll_seconds: float = EXAMPLE_ENROLL_SECONDS, model_name: Optional[str] = None,
-                 check: bool = True) -> dict:
+                 check: bool = True, ring_caches: bool = True, format: str = "onnx") -> dict:
     """Write enroll.onnx, step.onnx and manifest.json for `model` into `out_dir`; returns the manifest.
+
+    `ring_caches`: for one-frame steps, the attention caches become ring buffers the runtime
+    updates in place (the fast path; False keeps the cache-shifting graph, for comparison).
+    `format`: "onnx" (enroll.onnx, step.onnx) or "torchscript" (enroll.pt, step.pt: the same
+    inputs, outputs and manifest, run by tsepn.runtime.torchscript).
 
     With `check`, the exported graphs are run once with onnxruntime against the PyTorch
     model on random input and the largest absolute difference is recorded in the manifest.
     """
+    if format not in FORMATS:
+        raise ExportError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+    manifest_format, enroll_file, step_file = FORMATS[format]
     problem = streaming_problem(model)
     if problem is not None:
         raise ExportError(f"cannot export the streaming step: {problem}")
+    original = model
     model = copy.deepcopy(model).cpu().eval()
     model.requires_grad_(False)  # weights regrouped by the models' caches become graph constants
     use_conv_spectrum(model)
+    use_precise_group_norms(model)
     normalization = getattr(model, "normalization", "none")
     model.normalization = "enrollment"  # the graphs take the scale as an input (see StepGraph)
     channels, rate = int(model.in_channels), int(model.sample_rate)
@@ -367,7 +476,7 @@ def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK
     neg = torch.randn(1, channels, enroll_len + rate // 4, generator=gen)
     with torch.no_grad():
         cond = model.encode(pos, neg)
-        longer = model.encode(torch.randn(1, channels, enroll_len + 2 * rate, generator=gen), neg)
+        longer = model.encode(torch.randn(1, channels, enroll_len + _pooling_step_samples(model), generator=gen), neg)
     cond_leaves = graph_leaves(cond.fusion, "cond")
     cond_names = [name for name, _ in cond_leaves]
     # axes that follow the enrollment's length (pooled frames): free in both graphs
@@ -377,22 +486,25 @@ def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK
     state_leaves = graph_leaves(state, "state")
     state_names = [name for name, _ in state_leaves]
 
+    ring = use_ring_caches(model) if ring_caches and frames_per_chunk(model, chunk) == 1 else []
     enroll_graph = EnrollGraph(model, cond_names)
     step_graph = StepGraph(model, cond.fusion, cond_names, state, state_names)
     mix = torch.randn(1, channels, chunk, generator=gen)
     scale = torch.ones(1, 1, 1)
+    with torch.no_grad():  # the outputs' shapes (a ring cache returns only its new frame)
+        step_outputs = step_graph(mix, scale, *(t for _, t in cond_leaves), *(t for _, t in state_leaves))
     with torch.no_grad(), no_weight_caches():
-        _export(enroll_graph, (pos, neg), out_dir / ENROLL_FILE, ["pos", "neg"], cond_names + ["enroll_scale"],
+        _export(enroll_graph, (pos, neg), out_dir / enroll_file, ["pos", "neg"], cond_names + ["enroll_scale"],
                 dynamic_axes={"pos": {2: "pos_samples"}, "neg": {2: "neg_samples"},
-                              **{n: a for n, a in cond_axes.items() if a}})
+                              **{n: a for n, a in cond_axes.items() if a}}, format=format)
         new_state_names = ["new_" + name for name in state_names]
         step_inputs = (mix, scale) + tuple(t for _, t in cond_leaves) + tuple(t for _, t in state_leaves)
         with static_sizes():
-            _export(step_graph, step_inputs, out_dir / STEP_FILE, ["chunk", "scale"] + cond_names + state_names,
-                    ["out"] + new_state_names, dynamic_axes={n: a for n, a in cond_axes.items() if a})
+            _export(step_graph, step_inputs, out_dir / step_file, ["chunk", "scale"] + cond_names + state_names,
+                    ["out"] + new_state_names, dynamic_axes={n: a for n, a in cond_axes.items() if a}, format=format)
 
     manifest = {
-        "format": MANIFEST_FORMAT,
+        "format": manifest_format,
         "model": model_name or getattr(model, "tsepn_name", type(model).__name__),
         "model_args": getattr(model, "tsepn_args", {}),
         "tsepn_version": tsepn.__version__,
@@ -410,7 +522,7 @@ def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK
         "framing": getattr(model, "framing", None),
         "std_floor": _std_floor(),
         "min_enroll_samples": _min_enroll_samples(model),
-        "files": {"enroll": ENROLL_FILE, "step": STEP_FILE},
+        "files": {"enroll": enroll_file, "step": step_file},
         "enroll": {
             "inputs": [_spec("pos", pos, {2: "pos_samples"}), _spec("neg", neg, {2: "neg_samples"})],
             "outputs": [_spec(n, t, cond_axes[n]) for n, t in cond_leaves] + [_spec("enroll_scale", scale)],
@@ -418,14 +530,18 @@ def export_model(model: nn.Module, out_dir, chunk_seconds: float = DEFAULT_CHUNK
         "step": {
             "inputs": [_spec("chunk", mix), _spec("scale", scale)] + [_spec(n, t, cond_axes[n]) for n, t in cond_leaves]
             + [_spec(n, t) for n, t in state_leaves],
-            "outputs": [_spec("out", mix)] + [_spec("new_" + n, t) for n, t in state_leaves],
+            "outputs": [_spec("out", step_outputs[0])]
+            + [_spec("new_" + n, t) for n, t in zip(state_names, step_outputs[1:])],
             "conditioning": cond_names,
             "state": state_names,
+            # states updated in place by the runtime: new_<name> is one frame, written at slot
+            # (frames so far) % (the state's length on `axis`); see _one_frame_block_forward
+            "ring": {name: 2 for name in ring},
         },
     }
     write_text_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=1) + "\n")
     if check:
-        manifest["check"] = check_export(model, out_dir, manifest, normalization)
+        manifest["check"] = check_export(copy.deepcopy(original).cpu().eval(), out_dir, manifest, normalization)
         write_text_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=1) + "\n")
     return manifest
 
@@ -434,6 +550,12 @@ def _std_floor() -> float:
     from tsepn.models.encoder import STD_FLOOR
 
     return float(STD_FLOOR)
+
+
+def _pooling_step_samples(model: nn.Module) -> int:
+    """Enrollment samples that add at least two pooled conditioning frames (to find the free axes)."""
+    stride = max([int(getattr(f, "pooling_stride", 1)) for f in getattr(model, "fusions", [])] + [1])
+    return 2 * stride * int(model.hop) + int(model.hop)
 
 
 def _min_enroll_samples(model: nn.Module) -> int:
@@ -449,12 +571,14 @@ def check_export(model: nn.Module, out_dir: Path, manifest: dict, normalization:
 
     rate, channels = manifest["sample_rate"], manifest["channels"]
     gen = torch.Generator().manual_seed(1)
-    pos = torch.randn(1, channels, int(2.5 * rate), generator=gen)
-    neg = torch.randn(1, channels, int(2.0 * rate), generator=gen)
+    pos = torch.randn(1, channels, int(1.5 * rate), generator=gen)
+    neg = torch.randn(1, channels, int(1.2 * rate), generator=gen)
     chunk = manifest["chunk_samples"]
     total = max(chunk * 3, int(seconds * rate) // chunk * chunk)
     mix = torch.randn(1, channels, total, generator=gen)
     reference = torch_stream(model, normalization, mix, pos, neg, chunk)
+    if manifest["format"] == TORCHSCRIPT_FORMAT:
+        from tsepn.runtime.torchscript import TorchScriptExtractor as OnnxExtractor  # noqa: N814 - same API
     runtime = OnnxExtractor(out_dir)
     got = runtime.extract(mix[0].numpy(), pos[0].numpy(), neg[0].numpy())
     err = float(abs(got - reference[0].numpy()).max())

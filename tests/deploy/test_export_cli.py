@@ -37,6 +37,18 @@ def test_model_dir_without_onnx_and_onnx_only(tmp_path, summary):
     assert manifest["chunk_samples"] == 64 and "check" not in manifest
 
 
+def test_torchscript_format_flag(tmp_path, capsys):
+    save_model(tmp_path / "m.pt", tiny_posneg())
+    graphs = tmp_path / "ts"
+    assert main(["--checkpoint", str(tmp_path / "m.pt"), "--out", str(graphs), "--onnx-only", "--format",
+                 "torchscript", "--no-check"]) == 0
+    manifest = json.loads((graphs / "manifest.json").read_text())
+    assert manifest["format"] == "tsepn-torchscript-1" and (graphs / "step.pt").is_file()
+    assert main(["--checkpoint", str(tmp_path / "m.pt"), "--out", str(tmp_path / "dir"), "--format",
+                 "torchscript"]) == 1
+    assert "use it with --onnx-only" in capsys.readouterr().err
+
+
 def test_non_streaming_model_is_a_clear_error(tmp_path, capsys):
     model = build_model("improved", n_layers=1, emb_dim=8, lstm_hidden=4, n_heads=1, approx_qk_dim=8,
                         head_layers=1, head_refine_layers=1)

@@ -10,7 +10,8 @@ writes DIR/model.json, model.pt, config.yaml (when given or next to the checkpoi
 README.md (the model card) and DIR/onnx/{manifest.json,enroll.onnx,step.onnx}: the
 enrollment graph and one streaming step of `--chunk-seconds` (see tsepn.export). A model
 without a streaming step (the improved variant) cannot be exported to ONNX: the error names
-the layer; `--no-onnx` packages it without graphs. `--onnx-only` writes just the graphs.
+the layer; `--no-onnx` packages it without graphs. `--onnx-only` writes just the graphs;
+with `--format torchscript` they are TorchScript (enroll.pt, step.pt) instead of ONNX.
 """
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--no-onnx", action="store_true", help="model directory without ONNX graphs")
     group.add_argument("--onnx-only", action="store_true", help="write only the ONNX graphs + manifest into --out")
     p.add_argument("--no-check", action="store_true", help="skip running the graphs against PyTorch after export")
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx",
+                   help="graph format with --onnx-only: ONNX (default) or TorchScript (enroll.pt, step.pt; "
+                        "run by tsepn.runtime.torchscript)")
     return p
 
 
@@ -57,9 +61,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.onnx_only:
             model = load_model(args.checkpoint, arch=args.arch)
             manifest = export_model(model, args.out, chunk_seconds=args.chunk_seconds or DEFAULT_CHUNK_SECONDS,
-                                    check=not args.no_check)
+                                    check=not args.no_check, format=args.format)
             check = manifest.get("check")
         else:
+            if args.format != "onnx":
+                raise ValueError("--format torchscript writes bare graphs: use it with --onnx-only")
             card = write_model_dir(args.out, args.checkpoint, arch=args.arch, name=args.name, config=args.config,
                                    training_data=args.training_data, scores=args.scores,
                                    chunk_seconds=args.chunk_seconds, onnx=not args.no_onnx,

@@ -12,14 +12,14 @@ import numpy as np
 
 from tsepn.runtime.blocks import push_blocks
 
-MANIFEST_FORMAT = "tsepn-onnx-1"  # tsepn.export.MANIFEST_FORMAT (not imported: that module needs torch)
+MANIFEST_FORMATS = ("tsepn-onnx-1", "tsepn-onnx-2")  # tsepn.export.MANIFEST_FORMAT and older (that module needs torch)
 
 
 class RuntimeInputError(ValueError):
     """Audio or a model directory that does not suit the exported model."""
 
 
-def load_manifest(model_dir) -> dict:
+def load_manifest(model_dir, formats=MANIFEST_FORMATS) -> dict:
     path = Path(model_dir) / "manifest.json"
     if not path.is_file():
         raise RuntimeInputError(f"{path}: no manifest.json; is {model_dir} a tsepn-export output folder?")
@@ -27,8 +27,8 @@ def load_manifest(model_dir) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise RuntimeInputError(f"{path}: not valid JSON: {err}") from None
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise RuntimeInputError(f"{path}: format {manifest.get('format')!r}, this runtime reads {MANIFEST_FORMAT!r}")
+    if manifest.get("format") not in formats:
+        raise RuntimeInputError(f"{path}: format {manifest.get('format')!r}, this runtime reads {formats}")
     for key in ("sample_rate", "channels", "chunk_samples", "normalization", "files", "enroll", "step"):
         if key not in manifest:
             raise RuntimeInputError(f"{path}: missing key {key!r}")
@@ -56,9 +56,11 @@ class OnnxExtractor:
     sample rate. `threads`: onnxruntime intra-op threads (None: its default).
     """
 
+    formats = MANIFEST_FORMATS
+
     def __init__(self, model_dir, threads: Optional[int] = None):
         self.model_dir = Path(model_dir)
-        self.manifest = m = load_manifest(self.model_dir)
+        self.manifest = m = load_manifest(self.model_dir, self.formats)
         self.sample_rate, self.in_channels = int(m["sample_rate"]), int(m["channels"])
         self.out_channels = int(m.get("out_channels", self.in_channels))
         self.chunk_samples, self.hop = int(m["chunk_samples"]), int(m["hop"])
@@ -66,12 +68,19 @@ class OnnxExtractor:
         self.normalization = m["normalization"]
         self.std_floor = float(m.get("std_floor", 1e-8))
         self.min_enroll_samples = int(m.get("min_enroll_samples", 1))
-        self.enroll_session = _session(self.model_dir / m["files"]["enroll"], threads)
-        self.step_session = _session(self.model_dir / m["files"]["step"], threads)
+        self._open(threads)
         self.cond_names: List[str] = list(m["step"]["conditioning"])
         self.state_specs = [s for s in m["step"]["inputs"] if s["name"].startswith("state.")]
         self._enroll_outputs = [s["name"] for s in m["enroll"]["outputs"]]
         self._step_outputs = [s["name"] for s in m["step"]["outputs"]]
+
+    def _open(self, threads: Optional[int]) -> None:
+        m = self.manifest
+        self.enroll_session = _session(self.model_dir / m["files"]["enroll"], threads)
+        self.step_session = _session(self.model_dir / m["files"]["step"], threads)
+
+    def _run_enroll(self, pos: np.ndarray, neg: np.ndarray) -> List[np.ndarray]:
+        return self.enroll_session.run(self._enroll_outputs, {"pos": pos, "neg": neg})
 
     # ------------------------------------------------------------------ checks
 
@@ -94,8 +103,7 @@ class OnnxExtractor:
         """Enrollments -> conditioning tensors (by name) + `enroll_scale`; computed once per target."""
         pos = self.check_audio(pos, "positive enrollment", self.min_enroll_samples)
         neg = self.check_audio(neg, "negative enrollment", self.min_enroll_samples)
-        values = self.enroll_session.run(self._enroll_outputs, {"pos": pos[None], "neg": neg[None]})
-        return dict(zip(self._enroll_outputs, values))
+        return dict(zip(self._enroll_outputs, self._run_enroll(pos[None], neg[None])))
 
     def stream(self, pos=None, neg=None, cond: Optional[Dict[str, np.ndarray]] = None) -> "OnnxStream":
         """A live stream for one target: give the enrollments, or `cond` from `encode`."""
@@ -103,7 +111,7 @@ class OnnxExtractor:
             if pos is None or neg is None:
                 raise RuntimeInputError("stream() needs pos and neg, or cond from encode()")
             cond = self.encode(pos, neg)
-        return OnnxStream(self, cond)
+        return self.stream_class(self, cond)
 
     def extract(self, mix, pos, neg) -> np.ndarray:
         """Whole mixture [C, T] -> target [Cout, T], run through the stream chunk by chunk."""
@@ -120,39 +128,78 @@ class OnnxExtractor:
 
 
 class OnnxStream:
-    """Stateful stream: `push(audio)` -> the output samples finished so far; `flush()` ends it."""
+    """Stateful stream: `push(audio)` -> the output samples finished so far; `flush()` ends it.
+
+    Every graph input and output lives in an array this object owns, bound to the step
+    session once (onnxruntime IO binding): a chunk is copied in, the graph runs, and the
+    new states are copied back into the input arrays, with no allocation per chunk. A
+    "ring" state (manifest `step.ring`, the attention caches of one-frame steps) gets only
+    its new frame back, written in place at slot `frames % length`.
+    """
 
     def __init__(self, extractor: OnnxExtractor, cond: Dict[str, np.ndarray]):
-        self.x = extractor
-        missing = [n for n in extractor.cond_names + ["enroll_scale"] if n not in cond]
+        self.x = x = extractor
+        missing = [n for n in x.cond_names + ["enroll_scale"] if n not in cond]
         if missing:
             raise RuntimeInputError(f"conditioning lacks {missing}")
-        self.cond = {n: np.ascontiguousarray(cond[n], dtype=np.float32) for n in extractor.cond_names}
         self.enroll_scale = np.asarray(cond["enroll_scale"], dtype=np.float32).reshape(1, 1, 1)
-        self.state = {s["name"]: np.zeros(s["shape"], dtype=np.float32) for s in extractor.state_specs}
-        self.buffer = np.zeros((extractor.in_channels, 0), dtype=np.float32)
+        self.chunk = np.zeros((1, x.in_channels, x.chunk_samples), dtype=np.float32)
+        self.scale = np.ones((1, 1, 1), dtype=np.float32)
+        self.inputs = {"chunk": self.chunk, "scale": self.scale}
+        self.inputs.update({n: np.ascontiguousarray(cond[n], dtype=np.float32) for n in x.cond_names})
+        self.state = {s["name"]: np.zeros(s["shape"], dtype=np.float32) for s in x.state_specs}
+        self.inputs.update(self.state)
+        self.outputs = {s["name"]: np.zeros(s["shape"], dtype=np.float32) for s in x.manifest["step"]["outputs"]}
+        self.ring = {name: int(axis) for name, axis in x.manifest["step"].get("ring", {}).items()}
+        self.frames = 0  # steps run: the next ring slot
+        # after each step: (state, its new value) copied whole; a ring state's new frame into one slot
+        self._copies = [(state, self.outputs["new_" + name]) for name, state in self.state.items()
+                        if name not in self.ring]
+        self._rings = [([state[(slice(None),) * axis + (slice(j, j + 1),)] for j in range(state.shape[axis])],
+                        self.outputs["new_" + name])
+                       for name, state in self.state.items() for axis in [self.ring.get(name)] if axis is not None]
+        self._bind()
+        self.buffer = np.zeros((x.in_channels, 0), dtype=np.float32)
         self.ended = False
-        self._one = np.ones((1, 1, 1), dtype=np.float32)
 
-    def _scale(self, chunk: np.ndarray) -> np.ndarray:
+    def _bind(self) -> None:
+        self.binding = self.x.step_session.io_binding()
+        for name, array in self.inputs.items():
+            self.binding.bind_input(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+        for name, array in self.outputs.items():
+            self.binding.bind_output(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+
+    def _run(self) -> None:
+        """The step graph on `self.inputs`, writing `self.outputs`."""
+        self.x.step_session.run_with_iobinding(self.binding)
+
+    def _set_scale(self, chunk: np.ndarray) -> None:
         mode = self.x.normalization
         if mode == "per_call":
-            std = np.std(chunk, ddof=1, dtype=np.float64) if chunk.size > 1 else 0.0
-            return np.full((1, 1, 1), max(float(std), self.x.std_floor), dtype=np.float32)
-        if mode == "enrollment":
-            return self.enroll_scale
-        return self._one
+            std = 0.0
+            if chunk.size > 1:  # torch.std (unbiased), in float64
+                centred = chunk.ravel().astype(np.float64)
+                centred -= centred.mean()
+                std = float(np.sqrt(centred.dot(centred) / (centred.size - 1)))
+            self.scale.fill(max(float(std), self.x.std_floor))
+        elif mode == "enrollment":
+            self.scale[...] = self.enroll_scale
+        else:
+            self.scale.fill(1.0)
 
     def _step(self, chunk: np.ndarray) -> np.ndarray:
         """One graph call on `chunk` [C, n <= chunk_samples] (zero-padded to the graph's length)."""
-        n, size = chunk.shape[-1], self.x.chunk_samples
-        scale = self._scale(chunk)
-        if n < size:
-            chunk = np.pad(chunk, ((0, 0), (0, size - n)))
-        feeds = {"chunk": chunk[None], "scale": scale, **self.cond, **self.state}
-        values = self.x.step_session.run(self.x._step_outputs, feeds)
-        self.state = {name[len("new_"):]: v for name, v in zip(self.x._step_outputs[1:], values[1:])}
-        return values[0][0, :, :n]
+        n = chunk.shape[-1]
+        self._set_scale(chunk)
+        self.chunk[0, :, :n] = chunk
+        self.chunk[0, :, n:] = 0.0
+        self._run()
+        for state, new in self._copies:
+            np.copyto(state, new)
+        for slots, new in self._rings:
+            np.copyto(slots[self.frames % len(slots)], new)
+        self.frames += 1
+        return self.outputs["out"][0, :, :n].copy()
 
     def push(self, audio) -> np.ndarray:
         """Append mixture samples [C, n]; returns the output of every chunk completed (maybe 0 samples)."""
@@ -178,3 +225,6 @@ class OnnxStream:
         out = self._step(self.buffer)
         self.buffer = self.buffer[:, :0]
         return out
+
+
+OnnxExtractor.stream_class = OnnxStream
