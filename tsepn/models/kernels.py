@@ -186,8 +186,8 @@ def prelu_head_norm(z, slope, dims, heads, gamma, beta, eps, out):  # pragma: no
 
 
 @_jit(fastmath=True, inline="always")
-def _softmax_weights(qv, keys, extra, use_extra, scale, scores):  # pragma: no cover - compiled
-    """scores[t] = softmax over t of (qv . keys[t]) * scale, with `extra` as one more key last if use_extra."""
+def _softmax_weights(qv, keys, scale, scores):  # pragma: no cover - compiled
+    """scores[t] = softmax over t of (qv . keys[t]) * scale."""
     count = keys.shape[0]
     dim = qv.shape[0]
     for t in range(count):
@@ -196,62 +196,25 @@ def _softmax_weights(qv, keys, extra, use_extra, scale, scores):  # pragma: no c
         for i in range(dim):
             acc += qv[i] * kv[i]
         scores[t] = acc * scale
-    last = count
-    if use_extra:
-        acc = np.float32(0.0)
-        for i in range(dim):
-            acc += qv[i] * extra[i]
-        scores[count] = acc * scale
-        last = count + 1
     top = scores[0]
-    for t in range(1, last):
+    for t in range(1, count):
         top = max(top, scores[t])
     total = np.float32(0.0)
-    for t in range(last):
+    for t in range(count):
         scores[t] = math.exp(scores[t] - top)
         total += scores[t]
-    for t in range(last):
+    for t in range(count):
         scores[t] /= total
 
 
 @_jit(fastmath=True)
-def frame_attention(q, k_new, v_new, keys, values, keys_out, values_out, out):  # pragma: no cover - compiled
-    """One query frame attends to the cached frames and itself; the cache moves on by one.
-
-    q, k_new [B, H, D], v_new [B, H, Dv]: the frame's projections (D = freq x qk dim);
-    keys [B, H, S, D], values [B, H, S, Dv]: the cache (oldest first); out [B, H, Dv].
-    keys_out / values_out [B, H, S, .] get the cache without its oldest frame, plus the
-    new one. Scores are scaled by 1 / sqrt(D). fastmath: the dot products may be summed
-    in any order (float rounding only).
-    """
-    batch, heads, cached, dim = keys.shape
-    vdim = values.shape[3]
-    scale = np.float32(1.0 / math.sqrt(dim))
-    scores = np.empty(cached + 1, np.float32)
-    for b in range(batch):
-        for h in range(heads):
-            _softmax_weights(q[b, h], keys[b, h], k_new[b, h], True, scale, scores)
-            o = out[b, h]
-            vv = v_new[b, h]
-            w = scores[cached]
-            for i in range(vdim):
-                o[i] = w * vv[i]
-            for t in range(cached):
-                w = scores[t]
-                vt = values[b, h, t]
-                for i in range(vdim):
-                    o[i] += w * vt[i]
-            if cached > 0:
-                for t in range(1, cached):
-                    keys_out[b, h, t - 1, :] = keys[b, h, t, :]
-                    values_out[b, h, t - 1, :] = values[b, h, t, :]
-                keys_out[b, h, cached - 1, :] = k_new[b, h, :]
-                values_out[b, h, cached - 1, :] = v_new[b, h, :]
-
-
-@_jit(fastmath=True)
 def cross_attention(q, keys, values, out):  # pragma: no cover - compiled
-    """q [B, H, Tq, D] attends to keys [B, H, Tk, D] / values [B, H, Tk, Dv] -> out [B, H, Tq, Dv]."""
+    """q [B, H, Tq, D] attends to keys [B, H, Tk, D] / values [B, H, Tk, Dv] -> out [B, H, Tq, Dv].
+
+    Scores are scaled by 1 / sqrt(D). fastmath: the dot products may be summed in any
+    order (float rounding only). Used for the fusion's cross-attention and for a causal
+    block's attention over its cache (keys = the cache and the new frame).
+    """
     batch, heads, frames, dim = q.shape
     count, vdim = keys.shape[2], values.shape[3]
     scale = np.float32(1.0 / math.sqrt(dim))
@@ -259,7 +222,7 @@ def cross_attention(q, keys, values, out):  # pragma: no cover - compiled
     for b in range(batch):
         for h in range(heads):
             for f in range(frames):
-                _softmax_weights(q[b, h, f], keys[b, h], q[b, h, f], False, scale, scores)
+                _softmax_weights(q[b, h, f], keys[b, h], scale, scores)
                 o = out[b, h, f]
                 o[:] = 0.0
                 for t in range(count):

@@ -107,6 +107,32 @@ class BlockState:
         return BlockState(self.h.detach(), self.c.detach(), self.keys.detach(), self.values.detach())
 
 
+def _cache_ring(state: BlockState, batch: int, heads: int, freqs: int, qk: int, dv: int):
+    """(keys, values, start, ring): buffers holding the state's cache at frames start .. start+S-1
+    with frame start+S free for the new one, S = span - 1.
+
+    The one-frame step appends to a buffer with room for S more frames instead of copying
+    the whole cache every call; the state it returns is a view of the buffer. A state
+    that was already continued (its successor wrote the next frame), or that was not made
+    by this step, gets a fresh buffer with its cache copied in, so states stay reusable.
+    """
+    cached = state.keys.shape[2]
+    ring = getattr(state, "_ring", None)
+    if ring is not None:
+        shared, start = ring
+        keys, values = shared["keys"], shared["values"]
+        if (shared["written"] == start + cached and start + cached < keys.shape[2]
+                and state.keys.data_ptr() == keys[:, :, start].data_ptr()
+                and state.values.data_ptr() == values[:, :, start].data_ptr()):
+            return keys, values, start, shared
+    room = 2 * cached + 1
+    keys = torch.empty(batch, heads, room, freqs, qk)
+    values = torch.empty(batch, heads, room, freqs, dv)
+    keys[:, :, :cached].copy_(state.keys)
+    values[:, :, :cached].copy_(state.values)
+    return keys, values, 0, {"keys": keys, "values": values, "written": cached}
+
+
 def banded_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, span: int) -> torch.Tensor:
     """Query t attends to key frames t .. t + span - 1 of `keys` (the cache comes first).
 
@@ -256,22 +282,26 @@ class CausalGridNetBlock(nn.Module):
         kernels.prelu_head_norm(z.numpy().reshape(batch, freqs, -1), p["slope"], p["dims"], heads, p["gamma"],
                                 p["beta"], p["eps"], projected.numpy())
         q, k, v = projected.split([batch * heads * freqs * qk] * 2 + [batch * heads * freqs * dv])
+        keys, values, start, ring = _cache_ring(state, batch, heads, freqs, qk, dv)
         cached = state.keys.shape[2]
-        keys = torch.empty(batch, heads, cached, freqs, qk)
-        values = torch.empty(batch, heads, cached, freqs, dv)
+        keys[:, :, start + cached].copy_(k.view(batch, heads, freqs, qk))
+        values[:, :, start + cached].copy_(v.view(batch, heads, freqs, dv))
+        window = slice(start, start + cached + 1)  # the cache and the new frame
         out = torch.empty(batch, heads, freqs, dv)
-        as_rows = lambda t, width: t.detach().numpy().reshape(batch, heads, -1, width)  # noqa: E731
-        kernels.frame_attention(q.numpy().reshape(batch, heads, -1), k.numpy().reshape(batch, heads, -1),
-                                v.numpy().reshape(batch, heads, -1), as_rows(state.keys, freqs * qk),
-                                as_rows(state.values, freqs * dv), keys.numpy().reshape(batch, heads, cached, -1),
-                                values.numpy().reshape(batch, heads, cached, -1), out.numpy().reshape(batch, heads, -1))
+        kernels.cross_attention(q.numpy().reshape(batch, heads, 1, -1),
+                                keys[:, :, window].numpy().reshape(batch, heads, cached + 1, -1),
+                                values[:, :, window].numpy().reshape(batch, heads, cached + 1, -1),
+                                out.numpy().reshape(batch, heads, 1, -1))
 
         weight, bias, slope = p["proj"]
         y = F.prelu(torch.addmm(bias, out.permute(0, 2, 1, 3).reshape(rows, channels), weight), slope)
         gamma, beta, eps = p["proj_norm"]
         y = F.layer_norm(y.view(batch, freqs * channels), (freqs * channels,), gamma, beta, eps)
         x3 = y.view(rows, channels).add_(x2)
-        return x3.view(batch, 1, freqs, channels), BlockState(h, c, keys, values)
+        new = BlockState(h, c, keys[:, :, start + 1:start + cached + 1], values[:, :, start + 1:start + cached + 1])
+        ring["written"] = start + cached + 1
+        new._ring = (ring, start + 1)
+        return x3.view(batch, 1, freqs, channels), new
 
     def forward(self, x: torch.Tensor, state: BlockState) -> Tuple[torch.Tensor, BlockState]:
         if use_fast_frame(x):
