@@ -219,10 +219,28 @@ class StreamingExtractor(nn.Module):
             carried = wave[..., wave.shape[-1] - state.samples.shape[-1]:]
         else:
             carried = state.samples
-        spec = self.enc(wave)  # [B, M, 2F, T]
         freqs = self.n_freqs
+        if wave.shape[-1] == self.n_fft and use_fast_frame(wave, frames=1):  # one frame: one matmul
+            batch, channels, samples = wave.shape
+            rows = torch.mm(wave.reshape(batch * channels, samples), self._stft_matrices()[0])
+            spec = rows.view(batch, channels, 2, freqs).transpose(1, 2).reshape(batch, 2 * channels, 1, freqs)
+            return spec, carried
+        spec = self.enc(wave)  # [B, M, 2F, T]
         spec = torch.cat([spec[:, :, :freqs], spec[:, :, freqs:]], dim=1)
         return spec.transpose(2, 3), carried
+
+    def _stft_matrices(self):
+        """(analysis [n_fft, 2F], synthesis from the previous frame [2F, n_fft], from the new frame
+        [2F, n_fft]): the filterbanks as the matrices of a one-frame call (upstream framing)."""
+
+        def build():
+            analysis = self.enc.filterbank.filters[:, 0, :].t().contiguous()
+            synthesis = self.dec.filterbank.filters[:, 0, :]
+            previous = torch.zeros_like(synthesis)
+            previous[:, : self.n_fft - self.hop] = synthesis[:, self.hop:]
+            return analysis, previous, synthesis.contiguous()
+
+        return cached_without_grad(self, "stft", [self.enc.filterbank.filters, self.dec.filterbank.filters], build)
 
     def _conv_weights(self):
         """Input conv and output deconv weights laid out for the one-frame kernels (cached)."""
@@ -236,7 +254,7 @@ class StreamingExtractor(nn.Module):
         return cached_without_grad(self, "frame_convs", params, build)
 
     def _input_conv(self, spec: torch.Tensor, state: StreamState):
-        if use_fast_frame(spec.transpose(1, 2)):  # one frame: the compiled kernel, channels-last out
+        if use_fast_frame(spec, frames=spec.shape[2]):  # one frame: the compiled kernel, channels-last out
             weight, bias = self._conv_weights()[:2]
             batch, _, _, freqs = spec.shape
             out = torch.empty(batch, 1, freqs, bias.shape[0])
@@ -264,6 +282,12 @@ class StreamingExtractor(nn.Module):
         return torch.cat([y[:, :, 0], y[:, :, 1]], dim=2), past
 
     def _synthesise(self, spec: torch.Tensor, state: StreamState):
+        if self.framing == "upstream" and use_fast_frame(spec, frames=spec.shape[3]):  # one frame: two matmuls
+            batch, sources, rows, _ = spec.shape
+            _, previous, current = self._stft_matrices()
+            wave = torch.mm(state.synthesis.reshape(batch * sources, rows), previous)
+            wave = wave.addmm_(spec.reshape(batch * sources, rows), current)
+            return wave.view(batch, sources, -1), spec
         if self.framing == "upstream":
             spec = torch.cat([state.synthesis, spec], dim=3)
             wave = self.dec(spec)[..., self.hop:]

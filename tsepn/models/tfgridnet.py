@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -43,13 +43,16 @@ def fast_frames(enabled: bool = True):
         _FAST_FRAMES[0] = before
 
 
-def use_fast_frame(x: torch.Tensor) -> bool:
+def use_fast_frame(x: torch.Tensor, frames: Optional[int] = None) -> bool:
     """True for a one-frame float32 CPU call under inference mode, when the kernels are there.
+
+    `frames` defaults to x.shape[1] (channels-last features [B, T, F, C]).
 
     Inference mode only (not merely no_grad): validation during training runs under
     no_grad and must keep torch's numerics bit for bit.
     """
-    return (_FAST_FRAMES[0] and kernels.AVAILABLE and x.shape[1] == 1 and torch.is_inference_mode_enabled()
+    frames = x.shape[1] if frames is None else frames
+    return (_FAST_FRAMES[0] and kernels.AVAILABLE and frames == 1 and torch.is_inference_mode_enabled()
             and x.dtype == torch.float32 and x.device.type == "cpu")
 
 
