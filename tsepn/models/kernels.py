@@ -90,13 +90,33 @@ def _cell(gates, work, bits, c, h):  # pragma: no cover - compiled
         h[j] = work[3 * hidden + j] * (np.float32(2.0) / (np.float32(1.0) + work[j]) - np.float32(1.0))
 
 
-@_jit()
+@_jit(fastmath={"contract"}, inline="always")
+def _recurrent_product(h, weight, gates):  # pragma: no cover - compiled
+    """gates += h @ weight (weight [H, 4H]), four rows of the weight per pass."""
+    hidden, width = weight.shape
+    k = 0
+    while k + 4 <= hidden:
+        a0, a1, a2, a3 = h[k], h[k + 1], h[k + 2], h[k + 3]
+        w0, w1, w2, w3 = weight[k], weight[k + 1], weight[k + 2], weight[k + 3]
+        for j in range(width):
+            gates[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+        k += 4
+    while k < hidden:
+        a = h[k]
+        for j in range(width):
+            gates[j] += a * weight[k, j]
+        k += 1
+
+
+@_jit(fastmath={"contract"})
 def bilstm(gx, whh_forward, whh_backward, out):  # pragma: no cover - compiled
     """Bidirectional one-layer LSTM over N sequences from zero state.
 
     gx [N, T, 8H]: input projections plus both biases, forward gates then backward gates;
     whh_* [H, 4H]: recurrent weights transposed; out [N, T, 2H]: forward then backward h.
-    The two directions advance together (independent work for the core to overlap).
+    The two directions advance together (independent work for the core to overlap); the
+    recurrent product adds four rows of weights per pass over the gates (fewer loads and
+    stores of the gate accumulators); "contract" lets a multiply-add become one FMA.
     """
     count, steps = gx.shape[0], gx.shape[1]
     hidden = whh_forward.shape[0]
@@ -119,11 +139,8 @@ def bilstm(gx, whh_forward, whh_backward, out):  # pragma: no cover - compiled
             for j in range(width):
                 gf[j] = gx[n, tf, j]
                 gb[j] = gx[n, tb, width + j]
-            for k in range(hidden):
-                a, b = hf[k], hb[k]
-                for j in range(width):
-                    gf[j] += a * whh_forward[k, j]
-                    gb[j] += b * whh_backward[k, j]
+            _recurrent_product(hf, whh_forward, gf)
+            _recurrent_product(hb, whh_backward, gb)
             _cell(gf, work, bits, cf, hf)
             _cell(gb, work, bits, cb, hb)
             for j in range(hidden):
