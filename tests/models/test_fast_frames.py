@@ -97,8 +97,10 @@ def test_outside_inference_mode_the_torch_path_runs_bit_for_bit(mode):
     assert torch.equal(out, reference)
 
 
-def test_weights_changed_between_calls_are_used():
-    """The regrouped weights are cached per module; a load_state_dict must invalidate them."""
+@pytest.mark.parametrize("assign", [False, True])
+def test_weights_changed_between_calls_are_used(assign):
+    """The regrouped weights are cached per module; loading other weights (copied in, or new
+    parameter objects with assign=True) must invalidate them."""
     model = build_model("posneg", **tiny_args()).eval()
     other = build_model("posneg", **tiny_args()).eval()
     mix = seeded_audio(1, 1, 32, seed=3)
@@ -106,7 +108,7 @@ def test_weights_changed_between_calls_are_used():
     with torch.inference_mode():
         model(mix, model.encode(pos, neg))  # fills the caches
     with torch.no_grad():
-        model.load_state_dict(other.state_dict())
+        model.load_state_dict({k: v.clone() for k, v in other.state_dict().items()}, assign=assign)
     with torch.inference_mode():
         cond = other.encode(pos, neg)
         out, _ = model(mix, cond)

@@ -66,12 +66,23 @@ def cached_without_grad(owner: nn.Module, name: str, params: Sequence[torch.Tens
     return value
 
 
+_PARAMETER_GENERATION = [0]  # bumped whenever any module registers or replaces a parameter
+
+
+def _parameter_registered(module, name, param):
+    _PARAMETER_GENERATION[0] += 1
+
+
+nn.modules.module.register_module_parameter_registration_hook(_parameter_registered)
+
+
 def own_parameters(module: nn.Module) -> List[torch.Tensor]:
-    """`list(module.parameters())`, listed once per module (a per-chunk call would pay the module walk)."""
+    """`list(module.parameters())`, kept per module until any parameter anywhere is registered or
+    replaced (e.g. load_state_dict(assign=True)): a per-chunk call would pay the module walk."""
     listed = module.__dict__.get("_tsepn_parameters")
-    if listed is None:
-        listed = module.__dict__["_tsepn_parameters"] = list(module.parameters())
-    return listed
+    if listed is None or listed[0] != _PARAMETER_GENERATION[0]:
+        listed = module.__dict__["_tsepn_parameters"] = (_PARAMETER_GENERATION[0], list(module.parameters()))
+    return listed[1]
 
 
 @dataclass
