@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -63,6 +64,25 @@ def cached_without_grad(owner: nn.Module, name: str, params: Sequence[torch.Tens
     value = build()
     cache[name] = (stamp, value)
     return value
+
+
+_PARAMETER_GENERATION = [0]  # bumped whenever any module registers or replaces a parameter
+
+
+def _parameter_registered(module, name, param):
+    _PARAMETER_GENERATION[0] += 1
+
+
+nn.modules.module.register_module_parameter_registration_hook(_parameter_registered)
+
+
+def own_parameters(module: nn.Module) -> List[torch.Tensor]:
+    """`list(module.parameters())`, kept per module until any parameter anywhere is registered or
+    replaced (e.g. load_state_dict(assign=True)): a per-chunk call would pay the module walk."""
+    listed = module.__dict__.get("_tsepn_parameters")
+    if listed is None or listed[0] != _PARAMETER_GENERATION[0]:
+        listed = module.__dict__["_tsepn_parameters"] = (_PARAMETER_GENERATION[0], list(module.parameters()))
+    return listed[1]
 
 
 @dataclass
@@ -185,6 +205,45 @@ class FullBandAttention(nn.Module):
 
     def output(self, out: torch.Tensor) -> torch.Tensor:
         return conv_norm(merge_heads(out), self.attn_concat_proj)
+
+    def frame_params(self) -> dict:
+        """Query projection and output stack regrouped for `frame_cross` (cached while unchanged)."""
+
+        def build() -> dict:
+            heads = stacked_head_params(self, "Q", self.n_heads)
+            numpy = lambda t: t.detach().contiguous().numpy()  # noqa: E731
+            proj = self.attn_concat_proj
+            return dict(query=(heads.weight.t().contiguous(), heads.bias), slope=numpy(heads.slope),
+                        dims=np.array([heads.splits[0] // self.n_heads], dtype=np.int64),
+                        gamma=numpy(heads.gammas[0].reshape(-1)), beta=numpy(heads.betas[0].reshape(-1)),
+                        eps=float(heads.eps),
+                        proj=(proj[0].weight.flatten(1).t().contiguous(), proj[0].bias, proj[1].weight),
+                        proj_norm=(proj[2].gamma[0, :, 0, :].t().contiguous(),
+                                   proj[2].beta[0, :, 0, :].t().contiguous(), proj[2].eps))
+
+        return cached_without_grad(self, "frame", own_parameters(self), build)
+
+    def frame_cross(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """`output(attend(queries(x), keys, values))` for one frame x [B, 1, F, C] under inference
+        mode, through the compiled kernels of `tsepn.models.kernels` (same computation, few ops)."""
+        from tsepn.models import kernels
+
+        p = self.frame_params()
+        batch, _, freqs, channels = x.shape
+        heads, count, qk, dv = self.n_heads, keys.shape[2], keys.shape[-1], values.shape[-1]
+        z = torch.addmm(p["query"][1], x.reshape(batch * freqs, channels), p["query"][0])
+        q = torch.empty(batch, heads, 1, freqs * qk)
+        kernels.prelu_head_norm(z.numpy().reshape(batch, freqs, -1), p["slope"], p["dims"], heads, p["gamma"],
+                                p["beta"], p["eps"], q.numpy().reshape(-1))
+        out = torch.empty(batch, heads, freqs, dv)
+        kernels.cross_attention(q.numpy(), keys.detach().numpy().reshape(batch, heads, count, -1),
+                                values.detach().numpy().reshape(batch, heads, count, -1),
+                                out.numpy().reshape(batch, heads, 1, -1))
+        weight, bias, slope = p["proj"]
+        channels_out = weight.shape[1]
+        y = F.prelu(torch.addmm(bias, out.permute(0, 2, 1, 3).reshape(batch * freqs, heads * dv), weight), slope)
+        gamma, beta, eps = p["proj_norm"]
+        return F.layer_norm(y.view(batch, 1, freqs, channels_out), gamma.shape, gamma, beta, eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Self-attention over all frames of channels-last x [B, T, F, C]."""

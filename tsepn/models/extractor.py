@@ -43,7 +43,9 @@ import torch.nn.functional as F
 from tsepn.models.encoder import STD_FLOOR
 from tsepn.models.fusion import build_fusion
 from tsepn.models.stft import STFTAnalysis, STFTSynthesis
-from tsepn.models.tfgridnet import BlockState, CausalGridNetBlock
+from tsepn.models import kernels
+from tsepn.models.attention import cached_without_grad, own_parameters
+from tsepn.models.tfgridnet import BlockState, CausalGridNetBlock, use_fast_frame
 
 NORMALIZATIONS = ("per_call", "enrollment", "none")
 FRAMINGS = ("upstream", "streaming")
@@ -217,12 +219,49 @@ class StreamingExtractor(nn.Module):
             carried = wave[..., wave.shape[-1] - state.samples.shape[-1]:]
         else:
             carried = state.samples
-        spec = self.enc(wave)  # [B, M, 2F, T]
         freqs = self.n_freqs
+        if wave.shape[-1] == self.n_fft and use_fast_frame(wave, frames=1):  # one frame: one matmul
+            batch, channels, samples = wave.shape
+            rows = torch.mm(wave.reshape(batch * channels, samples), self._stft_matrices()[0])
+            spec = rows.view(batch, channels, 2, freqs).transpose(1, 2).reshape(batch, 2 * channels, 1, freqs)
+            return spec, carried
+        spec = self.enc(wave)  # [B, M, 2F, T]
         spec = torch.cat([spec[:, :, :freqs], spec[:, :, freqs:]], dim=1)
         return spec.transpose(2, 3), carried
 
+    def _stft_matrices(self):
+        """(analysis [n_fft, 2F], synthesis from the previous frame [2F, n_fft], from the new frame
+        [2F, n_fft]): the filterbanks as the matrices of a one-frame call (upstream framing)."""
+
+        def build():
+            analysis = self.enc.filterbank.filters[:, 0, :].t().contiguous()
+            synthesis = self.dec.filterbank.filters[:, 0, :]
+            previous = torch.zeros_like(synthesis)
+            previous[:, : self.n_fft - self.hop] = synthesis[:, self.hop:]
+            return analysis, previous, synthesis.contiguous()
+
+        return cached_without_grad(self, "stft", [self.enc.filterbank.filters, self.dec.filterbank.filters], build)
+
+    def _conv_weights(self):
+        """Input conv and output deconv weights laid out for the one-frame kernels (cached)."""
+
+        def build():
+            numpy = lambda t: t.detach().contiguous().numpy()  # noqa: E731
+            return (numpy(self.conv[0].weight.permute(1, 2, 3, 0)), numpy(self.conv[0].bias),
+                    numpy(self.deconv.weight.permute(1, 2, 3, 0)), numpy(self.deconv.bias))
+
+        params = own_parameters(self.conv) + own_parameters(self.deconv)
+        return cached_without_grad(self, "frame_convs", params, build)
+
     def _input_conv(self, spec: torch.Tensor, state: StreamState):
+        if use_fast_frame(spec, frames=spec.shape[2]):  # one frame: the compiled kernel, channels-last out
+            weight, bias = self._conv_weights()[:2]
+            batch, _, _, freqs = spec.shape
+            out = torch.empty(batch, 1, freqs, bias.shape[0])
+            past = torch.empty_like(state.conv)
+            kernels.conv_frame(state.conv.detach().numpy(), spec.detach().numpy()[:, :, 0], weight, bias,
+                               out.numpy()[:, 0], past.numpy())
+            return out, past
         x = torch.cat([state.conv, spec], dim=2)
         past = x[:, :, x.shape[2] - (CONV_TIME_KERNEL - 1):]
         return self.conv(x).permute(0, 2, 3, 1), past
@@ -230,12 +269,25 @@ class StreamingExtractor(nn.Module):
     def _output_deconv(self, x: torch.Tensor, state: StreamState):
         """Channels-last features [B, T, F, C] -> stacked spectrum [B, S, 2F, T]."""
         batch, frames, freqs, _ = x.shape
+        if use_fast_frame(x):
+            weight, bias = self._conv_weights()[2:]
+            out = torch.empty(batch, self.out_channels, 2 * freqs, 1)
+            past = torch.empty_like(state.deconv)
+            kernels.deconv_frame(state.deconv.detach().numpy(), x.detach().numpy()[:, 0], weight, bias,
+                                 out.numpy().reshape(batch, -1, freqs), past.numpy())
+            return out, past
         y = torch.cat([state.deconv, x.permute(0, 3, 1, 2)], dim=2)
         past = y[:, :, y.shape[2] - (CONV_TIME_KERNEL - 1):]
         y = self.deconv(y).view(batch, self.out_channels, 2, frames, freqs).transpose(3, 4)
         return torch.cat([y[:, :, 0], y[:, :, 1]], dim=2), past
 
     def _synthesise(self, spec: torch.Tensor, state: StreamState):
+        if self.framing == "upstream" and use_fast_frame(spec, frames=spec.shape[3]):  # one frame: two matmuls
+            batch, sources, rows, _ = spec.shape
+            _, previous, current = self._stft_matrices()
+            wave = torch.mm(state.synthesis.reshape(batch * sources, rows), previous)
+            wave = wave.addmm_(spec.reshape(batch * sources, rows), current)
+            return wave.view(batch, sources, -1), spec
         if self.framing == "upstream":
             spec = torch.cat([state.synthesis, spec], dim=3)
             wave = self.dec(spec)[..., self.hop:]

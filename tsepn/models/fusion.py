@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tsepn.models.attention import FullBandAttention, attend
+from tsepn.models.tfgridnet import use_fast_frame
 from tsepn.registry import Registry
 
 FUSIONS: Registry[nn.Module] = Registry("fusion")
@@ -61,6 +62,8 @@ class CrossAttentionFusion(nn.Module):
 
     def forward(self, x: torch.Tensor, prepared: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         keys, values = prepared
+        if use_fast_frame(x):
+            return self.model.frame_cross(x, keys, values)
         return self.model.output(attend(self.model.queries(x), keys, values))
 
 

@@ -14,16 +14,46 @@ time-major without a copy.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tsepn.models.attention import (HeadParams, attend, cached_without_grad, merge_heads, project_heads,
-                                    self_attention_block)
+from tsepn.models import kernels
+from tsepn.models.attention import (HeadParams, attend, cached_without_grad, merge_heads, own_parameters,
+                                    project_heads, self_attention_block)
+
+_FAST_FRAMES = [True]
+
+
+@contextlib.contextmanager
+def fast_frames(enabled: bool = True):
+    """Switch the compiled one-frame inference step on or off within a block (tests and
+    benchmarks compare both paths in one process)."""
+    before = _FAST_FRAMES[0]
+    _FAST_FRAMES[0] = enabled
+    try:
+        yield
+    finally:
+        _FAST_FRAMES[0] = before
+
+
+def use_fast_frame(x: torch.Tensor, frames: Optional[int] = None) -> bool:
+    """True for a one-frame float32 CPU call under inference mode, when the kernels are there.
+
+    `frames` defaults to x.shape[1] (channels-last features [B, T, F, C]).
+
+    Inference mode only (not merely no_grad): validation during training runs under
+    no_grad and must keep torch's numerics bit for bit.
+    """
+    frames = x.shape[1] if frames is None else frames
+    return (_FAST_FRAMES[0] and kernels.AVAILABLE and frames == 1 and torch.is_inference_mode_enabled()
+            and x.dtype == torch.float32 and x.device.type == "cpu")
 
 
 class _Norm(nn.Module):
@@ -78,6 +108,32 @@ class BlockState:
 
     def detach(self) -> "BlockState":
         return BlockState(self.h.detach(), self.c.detach(), self.keys.detach(), self.values.detach())
+
+
+def _cache_ring(state: BlockState, batch: int, heads: int, freqs: int, qk: int, dv: int):
+    """(keys, values, start, ring): buffers holding the state's cache at frames start .. start+S-1
+    with frame start+S free for the new one, S = span - 1.
+
+    The one-frame step appends to a buffer with room for S more frames instead of copying
+    the whole cache every call; the state it returns is a view of the buffer. A state
+    that was already continued (its successor wrote the next frame), or that was not made
+    by this step, gets a fresh buffer with its cache copied in, so states stay reusable.
+    """
+    cached = state.keys.shape[2]
+    ring = getattr(state, "_ring", None)
+    if ring is not None:
+        shared, start = ring
+        keys, values = shared["keys"], shared["values"]
+        if (shared["written"] == start + cached and start + cached < keys.shape[2]
+                and state.keys.data_ptr() == keys[:, :, start].data_ptr()
+                and state.values.data_ptr() == values[:, :, start].data_ptr()):
+            return keys, values, start, shared
+    room = 2 * cached + 1
+    keys = torch.empty(batch, heads, room, freqs, qk)
+    values = torch.empty(batch, heads, room, freqs, dv)
+    keys[:, :, :cached].copy_(state.keys)
+    values[:, :, :cached].copy_(state.values)
+    return keys, values, 0, {"keys": keys, "values": values, "written": cached}
 
 
 def banded_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, span: int) -> torch.Tensor:
@@ -167,7 +223,92 @@ class CausalGridNetBlock(nn.Module):
             values=zeros(batch, self.n_heads, cached, self.n_freqs, self.v_dim),
         )
 
+    def frame_params(self) -> dict:
+        """The block's weights regrouped for `frame_step` (cached while the weights are unchanged)."""
+
+        def build() -> dict:
+            intra, inter, hidden = self.intra_rnn, self.inter_rnn, self.hidden
+            heads = self.qkv_params()
+            parts = (self.attn_conv_Q, self.attn_conv_K, self.attn_conv_V)
+            proj = self.attn_concat_proj
+            expand = lambda t: t.reshape(1, self.n_freqs, -1).expand(self.n_heads, -1, -1).reshape(-1)  # noqa: E731
+            numpy = lambda t: t.detach().contiguous().numpy()  # noqa: E731
+            return dict(
+                intra_norm=(self.intra_norm.norm.weight, self.intra_norm.norm.bias, self.intra_norm.norm.eps),
+                intra_wih=torch.cat([intra.weight_ih_l0, intra.weight_ih_l0_reverse]).t().contiguous(),
+                intra_bias=torch.cat([intra.bias_ih_l0 + intra.bias_hh_l0,
+                                      intra.bias_ih_l0_reverse + intra.bias_hh_l0_reverse]),
+                whh_forward=numpy(intra.weight_hh_l0.t()), whh_backward=numpy(intra.weight_hh_l0_reverse.t()),
+                intra_linear=(self.intra_linear.weight.t().contiguous(), self.intra_linear.bias),
+                inter_norm=(self.inter_norm.norm.weight, self.inter_norm.norm.bias, self.inter_norm.norm.eps),
+                inter_wih=inter.weight_ih_l0.t().contiguous(), inter_whh=inter.weight_hh_l0.t().contiguous(),
+                inter_bias=inter.bias_ih_l0 + inter.bias_hh_l0,
+                inter_linear=(self.inter_linear.weight.t().contiguous(), self.inter_linear.bias),
+                qkv=(heads.weight.t().contiguous(), heads.bias), slope=numpy(heads.slope),
+                dims=np.array([p.linear.out_features // self.n_heads for p in parts], dtype=np.int64),
+                gamma=numpy(torch.cat([expand(p.norm.weight) for p in parts])),
+                beta=numpy(torch.cat([expand(p.norm.bias) for p in parts])), eps=float(heads.eps),
+                proj=(proj.linear.weight.t().contiguous(), proj.linear.bias, proj.act.weight),
+                proj_norm=(proj.norm.weight, proj.norm.bias, proj.norm.eps),
+                hidden=hidden,
+            )
+
+        return cached_without_grad(self, "frame", own_parameters(self), build)
+
+    def frame_step(self, x: torch.Tensor, state: BlockState) -> Tuple[torch.Tensor, BlockState]:
+        """`forward` for one frame under inference mode: same computation, few ops, compiled kernels.
+
+        The LSTM recurrences, the Q/K/V normalisations and the attention over the cache run
+        in `tsepn.models.kernels`; the matrix products stay with torch (MKL).
+        """
+        p = self.frame_params()
+        batch, _, freqs, channels = x.shape
+        hidden, heads, rows = p["hidden"], self.n_heads, batch * freqs
+        x0 = x.reshape(rows, channels)
+
+        y = F.layer_norm(x0, (channels,), *p["intra_norm"][:2], p["intra_norm"][2])
+        gx = torch.addmm(p["intra_bias"], y, p["intra_wih"])
+        seq = torch.empty(rows, 2 * hidden)
+        kernels.bilstm(gx.numpy().reshape(batch, freqs, -1), p["whh_forward"], p["whh_backward"],
+                       seq.numpy().reshape(batch, freqs, -1))
+        x1 = torch.addmm(p["intra_linear"][1], seq, p["intra_linear"][0]).add_(x0)
+
+        y = F.layer_norm(x1, (channels,), *p["inter_norm"][:2], p["inter_norm"][2])
+        gates = torch.addmm(p["inter_bias"], y, p["inter_wih"]).addmm_(state.h.reshape(rows, hidden), p["inter_whh"])
+        h, c = torch.empty(1, rows, hidden), torch.empty(1, rows, hidden)
+        kernels.lstm_step(gates.numpy(), state.c.detach().reshape(rows, hidden).numpy(), h.numpy()[0], c.numpy()[0])
+        x2 = torch.addmm(p["inter_linear"][1], h[0], p["inter_linear"][0]).add_(x1)
+
+        z = torch.addmm(p["qkv"][1], x2, p["qkv"][0])
+        qk, dv = self.qk_dim, self.v_dim
+        projected = torch.empty(batch * heads * freqs * (2 * qk + dv))
+        kernels.prelu_head_norm(z.numpy().reshape(batch, freqs, -1), p["slope"], p["dims"], heads, p["gamma"],
+                                p["beta"], p["eps"], projected.numpy())
+        q, k, v = projected.split([batch * heads * freqs * qk] * 2 + [batch * heads * freqs * dv])
+        keys, values, start, ring = _cache_ring(state, batch, heads, freqs, qk, dv)
+        cached = state.keys.shape[2]
+        keys[:, :, start + cached].copy_(k.view(batch, heads, freqs, qk))
+        values[:, :, start + cached].copy_(v.view(batch, heads, freqs, dv))
+        window = slice(start, start + cached + 1)  # the cache and the new frame
+        out = torch.empty(batch, heads, freqs, dv)
+        kernels.cross_attention(q.numpy().reshape(batch, heads, 1, -1),
+                                keys[:, :, window].numpy().reshape(batch, heads, cached + 1, -1),
+                                values[:, :, window].numpy().reshape(batch, heads, cached + 1, -1),
+                                out.numpy().reshape(batch, heads, 1, -1))
+
+        weight, bias, slope = p["proj"]
+        y = F.prelu(torch.addmm(bias, out.permute(0, 2, 1, 3).reshape(rows, channels), weight), slope)
+        gamma, beta, eps = p["proj_norm"]
+        y = F.layer_norm(y.view(batch, freqs * channels), (freqs * channels,), gamma, beta, eps)
+        x3 = y.view(rows, channels).add_(x2)
+        new = BlockState(h, c, keys[:, :, start + 1:start + cached + 1], values[:, :, start + 1:start + cached + 1])
+        ring["written"] = start + cached + 1
+        new._ring = (ring, start + 1)
+        return x3.view(batch, 1, freqs, channels), new
+
     def forward(self, x: torch.Tensor, state: BlockState) -> Tuple[torch.Tensor, BlockState]:
+        if use_fast_frame(x):
+            return self.frame_step(x, state)
         batch, frames, freqs, channels = x.shape
 
         y = self.intra_norm.norm(x).reshape(batch * frames, freqs, channels)
