@@ -41,7 +41,7 @@ candidates       (only with scenario.candidate_count > 0) candidate references f
                  selection: other recordings of the target, each a list entry of
     utts, offset, length   a stream of the target's utterances that the mixture does not use
                  (those the positive enrollment does not use either, when any are left; else
-                 the positive's, from another offset), `length` samples from `offset`
+                 the positive's, from a random offset), `length` samples from `offset`
     snr_db       the candidate's own noise level (SNR of the target to the noise): its quality
     noise        {"utt": noise id, "offset": first sample} of the candidate's noise
                  Drawn from a stream of their own (seed, epoch, index, 0xCA), so every other
