@@ -111,3 +111,30 @@ def test_the_stage8_pitch_report(tmp_path, mode):
     assert all(isinstance(v, float) for v in figures.values())
     if mode == "joint":
         assert 0.0 <= figures["pitch_precision_rate"] <= 1.0
+
+
+def test_the_oracle_pitch_report_of_a_control_feeds_the_enrollment_targets_track(tmp_path):
+    """In `<set>_wrong_enroll` the enrollment is the donor's, so is the oracle track (else it leaks the answer)."""
+    import numpy as np
+
+    from tsepn.bin.system_report import pitch
+    from tsepn.fileio import read_table, write_table
+
+    source = write_tone_set(tmp_path / "test_t")
+    wrong = tmp_path / "test_t_wrong_enroll"
+    wrong.mkdir()
+    donors = {"ex0": "ex1", "ex1": "ex0"}
+    for name in ("mix", "ref", "pos", "neg", "pos_clean"):
+        table = read_table(source / f"{name}.scp")
+        write_table(wrong / f"{name}.scp", [(k, table[donors[k]] if name in ("pos", "neg", "pos_clean") else v)
+                                            for k, v in table.items()])
+    write_table(wrong / "enroll_from", list(donors.items()))
+    model = build_model("pitch_mbrnn", **dict(MBRNN_TINY, pitch_mode="oracle")).eval()
+    with torch.no_grad():
+        right = pitch(model, str(source), None)["figures"]["si_snri_true_pitch"]
+        labels = dict(np.load(source / f"pitch_hop{model.hop}.npz"))
+        for key in donors:  # different tracks per example, so the control differs from the right set
+            labels[key] = labels[key] * (1.5 if key == "ex0" else 1.0)
+        np.savez(source / f"pitch_hop{model.hop}.npz", **labels)
+        control = pitch(model, str(wrong), None)["figures"]["si_snri_true_pitch"]
+    assert control != pytest.approx(right, abs=1e-6)

@@ -66,6 +66,16 @@ def pitch(model, set_dir: str, max_examples: Optional[int]) -> dict:
         raise ValueError(f"report pitch needs a pitch_mbrnn model, got {type(model).__name__}")
     data = PitchDataset({"type": "scp", "args": {"set_dir": set_dir}}, hop=model.hop, sample_rate=model.sample_rate)
     count = len(data) if max_examples is None else min(max_examples, len(data))
+    # a wrong-enrollment control feeds the enrollment target's track (the donor example's), as the
+    # enrollment is the donor's: the true track of the mixture's target would leak the answer
+    donors = {}
+    if (Path(set_dir) / "enroll_from").is_file():
+        from tsepn.fileio import read_table
+
+        donors = read_table(Path(set_dir) / "enroll_from")
+        source = Path(set_dir).parent / Path(set_dir).name[: -len("_wrong_enroll")]
+        donor_labels = PitchDataset({"type": "scp", "args": {"set_dir": str(source)}}, hop=model.hop,
+                                    sample_rate=model.sample_rate).labels
     estimates, labels = [], []
     sums: Dict[str, float] = {}
     for i in range(count):
@@ -80,12 +90,13 @@ def pitch(model, set_dir: str, max_examples: Optional[int]) -> dict:
             labels.append(item["pitch"])
             runs["si_snri_estimated_pitch"] = wave
         if model.pitch_mode != "none":
-            runs["si_snri_true_pitch"] = model.separate(mix, model.log_magnitude(mix), cond["embedding"],
-                                                        item["pitch"][None])
+            track = torch.from_numpy(donor_labels[donors[item["key"]]]) if donors else item["pitch"]
+            runs["si_snri_true_pitch"] = model.separate(mix, model.log_magnitude(mix), cond["embedding"], track[None])
         for name, wave in runs.items():
             sums[name] = sums.get(name, 0.0) + float(si_sdr(wave, ref).mean()) - mixture
     figures = {name: total / count for name, total in sums.items()}
-    how = {"si_snri_true_pitch": "SI-SNRi with the clean target's Praat track fed as the pitch"}
+    how = {"si_snri_true_pitch": "SI-SNRi with the clean target's Praat track fed as the pitch (in a wrong-enrollment "
+                                 "control: the enrollment target's, i.e. the donor example's target track)"}
     if estimates:
         figures["pitch_precision_rate"] = precision_rate(torch.cat(estimates), torch.cat(labels))
         how["pitch_precision_rate"] = "share of the target's voiced frames (pooled) with the estimate within 50 cents"
