@@ -263,6 +263,10 @@ $(systems_help | grep . || echo "    (none)")"
       python -m tsepn.bin.score --ref "$data/$set_name/ref.scp" --mix "$data/$set_name/mix.scp" \
         --est "$final_dir/decode_$set_name/est.scp" --out-dir "$final_dir/score_$set_name" \
         --sample-rate "$sample_rate" --nj "$score_nj" "${score_opts[@]}"
+      # a system's own figures beside its scores (e.g. refsel: selected vs oracle reference)
+      [ ! -f "conf/systems/$system/report.yaml" ] ||
+        python -m tsepn.bin.system_report --config "conf/systems/$system/report.yaml" \
+          --checkpoint "$final_dir/model.pt" --set-dir "$data/$set_name" --out-dir "$final_dir/score_$set_name"
     done
     local results_opts=() row systems=()
     row=$(paper_row "$system")

@@ -70,3 +70,71 @@ def test_paper_size_dry_build():
         count = parameter_count(build_model("pitch_mbrnn", pitch_mode=mode, num_speakers=251))
         print(f"pitch_mbrnn paper size ({mode}): {count} parameters")
         assert 7e6 < count < 10e6
+
+
+def write_tone_set(folder, count: int = 2, seconds: float = 0.5):
+    """A rendered set of harmonic tones (target 200 Hz + an interferer at 310 Hz) in tsepn's scp layout."""
+    import numpy as np
+
+    from systems_helpers import SR, tone
+    from tsepn.audio import write_audio
+    from tsepn.fileio import write_table
+
+    rng = np.random.default_rng(0)
+    n = int(seconds * SR)
+    tables = {name: [] for name in ("mix", "ref", "pos", "neg", "pos_clean")}
+    for i in range(count):
+        ref = 0.1 * tone(rng, 200.0, n)
+        signals = {"ref": ref, "mix": ref + 0.1 * tone(rng, 310.0, n), "pos": 0.1 * tone(rng, 200.0, n),
+                   "neg": 0.1 * tone(rng, 310.0, n)}
+        signals["pos_clean"] = signals["pos"]
+        for name, wave in signals.items():
+            path = folder / "audio" / name / f"ex{i}.wav"
+            write_audio(path, wave[None].astype("float32"), SR, subtype="FLOAT")
+            tables[name].append((f"ex{i}", str(path)))
+    for name, rows in tables.items():
+        write_table(folder / f"{name}.scp", rows)
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["joint", "oracle"])
+def test_the_stage8_pitch_report(tmp_path, mode):
+    from tsepn.bin.system_report import pitch
+
+    model = build_model("pitch_mbrnn", **dict(MBRNN_TINY, pitch_mode=mode)).eval()
+    with torch.no_grad():
+        report = pitch(model, str(write_tone_set(tmp_path)), None)
+    assert report["n_examples"] == 2 and (tmp_path / f"pitch_hop{model.hop}.npz").is_file()  # labels stored once
+    figures = report["figures"]
+    assert set(figures) == ({"si_snri_true_pitch"} if mode == "oracle" else
+                            {"si_snri_true_pitch", "si_snri_estimated_pitch", "pitch_precision_rate"})
+    assert all(isinstance(v, float) for v in figures.values())
+    if mode == "joint":
+        assert 0.0 <= figures["pitch_precision_rate"] <= 1.0
+
+
+def test_the_oracle_pitch_report_of_a_control_feeds_the_enrollment_targets_track(tmp_path):
+    """In `<set>_wrong_enroll` the enrollment is the donor's, so is the oracle track (else it leaks the answer)."""
+    import numpy as np
+
+    from tsepn.bin.system_report import pitch
+    from tsepn.fileio import read_table, write_table
+
+    source = write_tone_set(tmp_path / "test_t")
+    wrong = tmp_path / "test_t_wrong_enroll"
+    wrong.mkdir()
+    donors = {"ex0": "ex1", "ex1": "ex0"}
+    for name in ("mix", "ref", "pos", "neg", "pos_clean"):
+        table = read_table(source / f"{name}.scp")
+        write_table(wrong / f"{name}.scp", [(k, table[donors[k]] if name in ("pos", "neg", "pos_clean") else v)
+                                            for k, v in table.items()])
+    write_table(wrong / "enroll_from", list(donors.items()))
+    model = build_model("pitch_mbrnn", **dict(MBRNN_TINY, pitch_mode="oracle")).eval()
+    with torch.no_grad():
+        right = pitch(model, str(source), None)["figures"]["si_snri_true_pitch"]
+        labels = dict(np.load(source / f"pitch_hop{model.hop}.npz"))
+        for key in donors:  # different tracks per example, so the control differs from the right set
+            labels[key] = labels[key] * (1.5 if key == "ex0" else 1.0)
+        np.savez(source / f"pitch_hop{model.hop}.npz", **labels)
+        control = pitch(model, str(wrong), None)["figures"]["si_snri_true_pitch"]
+    assert control != pytest.approx(right, abs=1e-6)

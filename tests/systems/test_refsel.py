@@ -75,3 +75,19 @@ def test_oracle_evaluation_summary():
     assert summary["si_sdr_oracle"] >= summary["si_sdr_selected"]
     assert 0.0 <= summary["selected_is_oracle"] <= 1.0
     assert all(len(r["per_candidate"]) == 4 for r in summary["examples"])
+
+
+def test_rendered_candidates_are_read_and_windows_of_pos_are_the_fallback():
+    model = build_model("refsel", **dict(TINY, rendered_candidates=True))
+    assert model.inputs == ("mix", "pos", "candidates")
+    mix, pos = audio(2, MIX), audio(2, ENROLL, seed=1)
+    cands = torch.stack([audio(2, 1200, seed=5 + k) for k in range(2)], dim=1)  # [B, K=2, C, L]
+    outputs = model.train_outputs({"mix": mix, "pos": pos, "candidates": cands})
+    assert outputs["selection_weights"].shape == (2, 3)  # 2 rendered + the whole enrollment
+    outputs["wave"].sum().backward()
+    assert model.speaker.parameters().__next__().grad is not None
+    assert model.encode(pos)["candidates"].shape[1] == TINY["num_candidates"] + 1  # decoding: windows of pos
+    report = oracle_report(model.eval(), mix, pos, mix, cands)
+    assert report["per_candidate"].shape == (2, 3)
+    with pytest.raises(ValueError, match="candidates must be"):
+        model.candidate_embeddings(pos, cands[0])

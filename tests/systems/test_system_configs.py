@@ -8,7 +8,7 @@ from tsepn.models import build_model
 from tsepn.train.schema import load_train_config
 
 SYSTEMS_DIR = Path(__file__).resolve().parents[2] / "egs/librispeech_wham/mono/conf/systems"
-SYSTEMS = ["spexplus", "refsel", "spectron", "pitch_mbrnn", "pitch_mbrnn_none", "pitch_mbrnn_concat",
+SYSTEMS = ["spexplus", "refsel", "refsel_candidates", "spectron", "pitch_mbrnn", "pitch_mbrnn_none", "pitch_mbrnn_concat",
            "pitch_mbrnn_oracle"]
 VARIABLES = {"data": "data", "exp": "exp/x", "simulate_config": "conf/simulate.yaml"}
 CONFIGS = [p for s in SYSTEMS for suffix in ("", "_paper") for p in sorted((SYSTEMS_DIR / (s + suffix)).glob("[4-6]_*.yaml"))]

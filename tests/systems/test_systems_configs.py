@@ -60,7 +60,20 @@ def test_systems_cli_lists_every_system_with_paper_size_counts(capsys):
     assert rows["usef_tfgridnet"][col["decoded with"]] == "mix, pos"
     assert rows["clean_tfgridnet_oracle"][col["decoded with"]] == "mix, pos<-pos_clean"  # its decode.yaml
     assert "Delcroix" in rows["td_speakerbeam"][col["paper"]]
+    assert rows["pitch_mbrnn_oracle"][col["decoded with"]] == "not by stage 7 (needs pitch)"
     print(out)
+    # README's one system table says the same for every paper-size system (params, latency, inputs)
+    readme = (SYSTEMS_DIR.parents[4] / "README.md").read_text()
+    listed = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if len(cells) == 6 and cells[0].endswith("_paper`"):
+            listed[cells[0].split("`")[-2]] = cells
+    assert set(listed) == {name for name in rows if name.endswith("_paper")}
+    for name, cells in listed.items():
+        mine = rows[name]
+        assert cells[1:] == [mine[col["paper"]], mine[col["params"]], mine[col["latency"]], mine[col["trained on"]],
+                             mine[col["decoded with"]]], name
 
 
 def toy_run_config(system, step, **changes):

@@ -3,7 +3,8 @@
     python -m tsepn.bin.refsel_oracle --checkpoint exp/refsel/train/model.pt --set-dir data/test_m2e2 \
         --out exp/refsel/train/oracle_test_m2e2.json [--max-examples N]
 
-For every example of a rendered set: the extraction conditioned on the candidate the
+For every example of a rendered set: the candidates are the spec's candidate list when the
+set has one (scenario `candidate_count`), else windows of the positive enrollment; the extraction conditioned on the candidate the
 selector scores highest ("selected"), on the candidate whose extraction scores best against
 the reference ("oracle": an upper bound of the selection), and on each candidate; SI-SDR
 (zero-mean) against `ref`, and the mixture's. Writes a JSON summary (means, how often the
@@ -34,7 +35,8 @@ def evaluate(model: ReferenceSelectionTSE, dataset, max_examples: Optional[int] 
     for i in range(count):
         item = dataset[i]
         mix, pos, ref = item["mix"][None], item["pos"][None], item["ref"][None]
-        report = oracle_report(model, mix, pos, ref)
+        rendered = item["candidates"][None] if "candidates" in item else None  # the spec's, else windows of pos
+        report = oracle_report(model, mix, pos, ref, rendered)
         rows.append({"key": item["key"], "mixture": float(si_sdr(mix, ref).mean()),
                      "selected": float(report["selected"][0]), "oracle": float(report["oracle"][0]),
                      "selected_index": int(report["selected_index"][0]), "oracle_index": int(report["oracle_index"][0]),

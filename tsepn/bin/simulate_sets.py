@@ -52,7 +52,11 @@ def simulate_sets(config, data_dir, nj: int = 1, only=None, overrides=(), progre
             continue
         out_dir = data_dir / set_conf.name
         scenario = scenario_for(conf, set_conf, str(config))
-        fp = fingerprint({"set": dataclasses.asdict(set_conf), "scenario": dataclasses.asdict(scenario),
+        fields = dataclasses.asdict(scenario)
+        if not scenario.candidate_count:  # a set without candidates keeps the fingerprint it had before them
+            for key in ("candidate_count", "candidate_seconds", "candidate_snr_db"):
+                fields.pop(key)
+        fp = fingerprint({"set": dataclasses.asdict(set_conf), "scenario": fields,
                           "audio_format": conf.audio_format,
                           "data": _data_fingerprint(data_dir, [set_conf.speech, set_conf.noise]
                                                     + ([set_conf.brir] if set_conf.brir else []))})

@@ -1,4 +1,4 @@
-"""List the systems of a recipe: paper, parameter count (built in a dry run), causal, what each is fed.
+"""List the systems of a recipe: paper, parameter count (built in a dry run), latency, what each is fed.
 
     tsepn-systems [--conf-dir egs/librispeech_wham/mono/conf/systems] [--markdown] [--no-build]
 
@@ -8,7 +8,9 @@ built from that config (nothing trained, no data read) to count its parameters, 
 `<name>_paper` system gives the paper-size count. "trained on" is the last step's
 `task.inputs` (model input <- batch field); decoding (recipe stage 7) feeds `mix`, the
 noisy positive enrollment `pos` (or what the system's `decode.yaml` names as `enrollment`,
-e.g. `pos_clean`) and, for models that take it, the negative `neg`.
+e.g. `pos_clean`) and, for models that take it, the negative `neg`; a model that needs more
+(the oracle-pitch MBRNN: the true f0 track) is not decoded by stage 7. "latency" comes from
+tsepn.models.baselines.SYSTEM_INFO. README's system table lists the same (tested).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class SystemRow:
     paper: str
     params: Optional[int]
     causal: Optional[bool]
+    latency: str
     trained_on: str
     decoded_with: str
     description: str
@@ -83,6 +86,8 @@ def describe(system_dir: Path, build: bool = True) -> Optional[SystemRow]:
     inputs = cfg.task.inputs if cfg.task.inputs is not None else {name: name for name in takes}
     trained_on = ", ".join(f"{k}<-{v}" if k != v else k for k, v in inputs.items())
     decoded = [n for n in ("mix", "pos", "neg") if n in (takes or tuple(inputs))]
+    # inputs stage 7 does not give: rendered candidates have a fallback (windows of pos), others do not
+    extra = [n for n in (takes or tuple(inputs)) if n not in ("mix", "pos", "neg", "candidates")]
     decode_conf = system_dir / "decode.yaml"
     if decode_conf.is_file() and "pos" in decoded:
         from tsepn.config import load_yaml
@@ -91,8 +96,10 @@ def describe(system_dir: Path, build: bool = True) -> Optional[SystemRow]:
         if enrollment != "pos":
             decoded[decoded.index("pos")] = f"pos<-{enrollment}"
     return SystemRow(name=system_dir.name, steps=[p.stem for p in configs], model=cfg.model.name,
-                     paper=info.get("paper", ""), params=params, causal=causal, trained_on=trained_on,
-                     decoded_with=", ".join(decoded), description=first_comment(last))
+                     paper=info.get("paper", ""), params=params, causal=causal, latency=info.get("latency", "?"),
+                     trained_on=trained_on, description=first_comment(last),
+                     decoded_with=f"not by stage 7 (needs {', '.join(extra)})" if extra else ", ".join(decoded)
+                     + (" (candidates: windows of pos)" if "candidates" in takes else ""))
 
 
 def systems(conf_dir: Path, build: bool = True) -> List[SystemRow]:
@@ -113,9 +120,9 @@ def format_params(n: Optional[int]) -> str:
 
 
 def table(rows: List[SystemRow], markdown: bool) -> str:
-    header = ["system", "steps", "model", "params", "causal", "trained on", "decoded with", "paper"]
-    body = [[r.name, " ".join(r.steps), r.model, format_params(r.params),
-             {True: "yes", False: "no", None: "?"}[r.causal], r.trained_on, r.decoded_with, r.paper] for r in rows]
+    header = ["system", "steps", "model", "params", "latency", "trained on", "decoded with", "paper"]
+    body = [[r.name, " ".join(r.steps), r.model, format_params(r.params), r.latency, r.trained_on, r.decoded_with,
+             r.paper] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cells) + " |" for cells in body]

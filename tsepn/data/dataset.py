@@ -10,6 +10,9 @@ Both yield the same item (docs/contracts.md): float32 tensors `[C, T]` named
   mixture does not use (`Renderer.render_enroll_clean`): the one enrollment of the
   clean-enrollment systems' upper-bound configs. Rendered from the spec; a rendered set
   without specs (no scenarios.jsonl, no donor set) has no such field.
+- `candidates`: `[K, C, L]`, the spec's candidate references (other recordings of the target,
+  each at its own noise level; `Renderer.render_candidates`), only where the spec has them
+  (scenario `candidate_count` > 0); rendered from the spec like `enroll_clean`.
 
 `SimulatedDataset` draws example i of epoch e from the spec seeded by
 (seed, e, i): the data of an epoch depends neither on the number of DataLoader
@@ -105,13 +108,15 @@ class SimulatedDataset(Dataset):
         item = _item(out.key, vars(out))
         item["spk"] = speaker_index(Path(spec["speech_dir"]).parent, spec["target_speaker"])
         item["enroll_clean"] = torch.from_numpy(self.renderer.render_enroll_clean(spec))
+        if spec.get("candidates"):
+            item["candidates"] = torch.from_numpy(self.renderer.render_candidates(spec))
         return item
 
 
 class ScpDataset(Dataset):
     """A rendered set directory: `mix.scp ref.scp pos.scp neg.scp pos_clean.scp` (same keys).
 
-    `spk` from `utt2spk` (when present; else -1); `enroll_clean` rendered from the set's
+    `spk` from `utt2spk` (when present; else -1); `enroll_clean` (and `candidates`) rendered from the set's
     scenarios.jsonl, or for a `<set>_wrong_enroll` control from the donor example's spec
     (`enroll_from`) in `<set>/scenarios.jsonl`; absent when there is no spec.
     """
@@ -158,6 +163,8 @@ class ScpDataset(Dataset):
             if self._renderer is None:
                 self._renderer = Renderer()
             item["enroll_clean"] = torch.from_numpy(self._renderer.render_enroll_clean(spec))
+            if spec.get("candidates"):
+                item["candidates"] = torch.from_numpy(self._renderer.render_candidates(spec))
         return item
 
 

@@ -382,6 +382,36 @@ class Renderer:
         image = self._image(signal, placement, total, channels, sr)
         return image * np.float32(_peak_scale([image]))
 
+    def render_candidates(self, spec: Dict[str, Any]) -> np.ndarray:
+        """The spec's candidate references, `[K, C, L]` (the `candidates` item field; K = 0 without them).
+
+        Each: its stream of the target's utterances at target_level_db (RMS), in the positive
+        enrollment's room (the target's pos BRIR), plus its own noise at its `snr_db`; limited
+        to PEAK on its own. Candidates of one spec share the length L.
+        """
+        cands = spec.get("candidates") or []
+        speech_key, noise_key = self._speech_key(spec), self._noise_key(spec)
+        pool, held = self._speech[speech_key], self._held[("speech",) + speech_key]
+        channels, sr = spec["channels"], spec["sample_rate"]
+        target = spec["sources"][0]
+        brir = target["pos"]["brir"] if target.get("pos") else None
+        out = []
+        for cand in cands:
+            placement = {"utts": cand["utts"], "offset": cand["offset"], "start": 0, "length": cand["length"],
+                         "brir": brir}
+            signal, _ = read_stream(pool, placement, held)
+            signal *= np.float32(10.0 ** (spec["target_level_db"] / 20.0) / max(np.sqrt(_power(signal)), 1e-8))
+            image = self._image(signal, placement, cand["length"], channels, sr)
+            noise = read_noise(self._noise[noise_key], cand["noise"]["utt"], cand["noise"]["offset"], cand["length"],
+                               channels, self._held[("noise",) + noise_key])
+            power = _power(noise)
+            if power > 1e-12:
+                image += noise * np.float32(np.sqrt(_power(image) / 10.0 ** (cand["snr_db"] / 10.0) / power))
+            out.append(image * np.float32(_peak_scale([image])))
+        if not out:
+            return np.zeros((0, channels, 0), dtype=np.float32)
+        return np.stack(out)
+
     def _image(self, signal: np.ndarray, placement, total: int, channels: int, sr: int,
                direct_ms: Optional[float] = None) -> np.ndarray:
         image = np.zeros((channels, total), dtype=np.float32)

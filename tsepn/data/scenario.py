@@ -37,6 +37,15 @@ sources          list, target first, of
         length   how many samples are placed
         brir     the binaural room impulse response to convolve with, or null: an audio spec,
                  or `<scene>.npy:<m>` (a response of a prepared BRIR list, tsepn.data.brir)
+candidates       (only with scenario.candidate_count > 0) candidate references for reference
+                 selection: other recordings of the target, each a list entry of
+    utts, offset, length   a stream of the target's utterances that the mixture does not use
+                 (those the positive enrollment does not use either, when any are left; else
+                 the positive's, from a random offset), `length` samples from `offset`
+    snr_db       the candidate's own noise level (SNR of the target to the noise): its quality
+    noise        {"utt": noise id, "offset": first sample} of the candidate's noise
+                 Drawn from a stream of their own (seed, epoch, index, 0xCA), so every other
+                 draw of the spec is the same with or without them.
 binaural         (binaural sets only) {"set": cipic|rrbrir|ash|catt, "scene": scene id,
                  "reference": "reverberant" | "direct", "direct_path_ms": ms}: the one BRIR
                  scene of the example and what `ref` / `pos_clean` are (see below)
@@ -135,6 +144,10 @@ class ScenarioConf:
     # the target is silent in the mixture (its enrollments as usual): the target-absent test set;
     # mix_speakers still counts the target's slot, so [2] = one other speaker talks
     target_absent: bool = False
+    # candidate references (reference selection; spec key `candidates`): 0 = none, the spec as before
+    candidate_count: int = 0
+    candidate_seconds: float = 1.0
+    candidate_snr_db: List[float] = field(default_factory=lambda: [0.0, 20.0])  # each candidate's noise level
 
 
 @dataclass
@@ -192,7 +205,11 @@ def check_scenario(c: ScenarioConf, where: str) -> None:
     for name in ("mix_seconds", "pos_seconds", "neg_seconds", "sample_rate", "channels"):
         if getattr(c, name) <= 0:
             raise ConfigError(f"{where}.{name} must be positive")
-    for name in ("target_level_db", "interferer_gain_db", "snr_db", "partial_coverage", "neg_coverage"):
+    if c.candidate_count < 0 or (c.candidate_count and c.candidate_seconds <= 0):
+        raise ConfigError(f"{where}: candidate_count must be >= 0 and candidate_seconds positive, "
+                          f"got {c.candidate_count} and {c.candidate_seconds}")
+    for name in ("target_level_db", "interferer_gain_db", "snr_db", "partial_coverage", "neg_coverage",
+                 "candidate_snr_db"):
         value = getattr(c, name)
         if len(value) != 2 or value[0] > value[1]:
             raise ConfigError(f"{where}.{name} must be [low, high] with low <= high, got {value}")
@@ -346,7 +363,29 @@ class ScenarioSampler:
         }
         if self.brir_scenes is not None:
             spec["binaural"] = self._spatialise(np.random.default_rng([self.seed, epoch, index, 0xB1]), sources)
+        if c.candidate_count:
+            spec["candidates"] = self._candidates(np.random.default_rng([self.seed, epoch, index, 0xCA]), sources[0])
         return spec
+
+    def _candidates(self, rng, target: Dict[str, Any]) -> List[Dict[str, Any]]:
+        """Candidate references: other recordings of the target (never the mixture's utterances)."""
+        c = self.conf
+        speaker = target["speaker"]
+        used_mix = set(target["mix"]["utts"]) if target["mix"] else set()
+        used_pos = set(target["pos"]["utts"])
+        utts = sorted(self.speech.by_speaker[speaker])
+        pool = [u for u in utts if u not in used_mix and u not in used_pos] or [u for u in utts if u not in used_mix]
+        if not pool:
+            raise PoolError(f"{self.speech.data_dir}: target {speaker!r} has no utterance the mixture does not use")
+        length = round(c.candidate_seconds * c.sample_rate)
+        out = []
+        for _ in range(c.candidate_count):
+            placement = self._placement(rng, list(rng.permutation(pool)), 0, length)
+            noise = str(rng.choice(self.noise.names))
+            out.append({"utts": placement["utts"], "offset": placement["offset"], "length": length,
+                        "snr_db": _uniform(rng, c.candidate_snr_db),
+                        "noise": {"utt": noise, "offset": int(rng.integers(0, self.noise.samples[noise]))}})
+        return out
 
     # -- binaural scene
 
@@ -478,7 +517,8 @@ _SPEC_KEYS = {"id", "condition", "sample_rate", "channels", "speech_dir", "noise
               "target_speaker", "target_level_db", "snr_db", "noise", "sources"}
 _SOURCE_KEYS = {"name", "role", "type", "speaker", "gain_db", "mix", "pos", "neg"}
 _PLACEMENT_KEYS = {"utts", "offset", "start", "length", "brir"}
-_OPTIONAL_SPEC_KEYS = {"binaural"}
+_OPTIONAL_SPEC_KEYS = {"binaural", "candidates"}
+_CANDIDATE_KEYS = {"utts", "offset", "length", "snr_db", "noise"}
 _BINAURAL_KEYS = {"set", "scene", "reference", "direct_path_ms"}
 
 
@@ -496,6 +536,18 @@ def check_spec(spec: Any) -> None:
             raise SpecError(f"binaural.reference must be one of {list(BINAURAL_REFERENCES)}, got {binaural['reference']!r}")
         if spec["channels"] != 2:
             raise SpecError(f"a binaural spec has 2 channels, not {spec['channels']}")
+    for k, cand in enumerate(spec.get("candidates") or []):
+        where = f"candidates[{k}]"
+        if not isinstance(cand, dict):
+            raise SpecError(f"{where} must be an object")
+        _check_keys(cand, _CANDIDATE_KEYS, where)
+        if not cand["utts"] or not all(isinstance(u, str) for u in cand["utts"]):
+            raise SpecError(f"{where}.utts must be a non-empty list of utterance ids")
+        if not isinstance(cand["length"], int) or cand["length"] <= 0 or not isinstance(cand["offset"], int) \
+                or cand["offset"] < 0:
+            raise SpecError(f"{where}: offset must be a non-negative and length a positive integer")
+        if not isinstance(cand["noise"], dict) or not isinstance(cand["noise"].get("utt"), str):
+            raise SpecError(f"{where}.noise must be {{'utt': str, 'offset': int}}")
     for name in RECORDINGS:
         if not isinstance(spec["lengths"].get(name), int) or spec["lengths"][name] <= 0:
             raise SpecError(f"lengths.{name} must be a positive integer")

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from tsepn.fileio import write_text_atomic
 from tsepn.scoring.paper_numbers import CONDITION_TITLES, CONDITIONS, PAPER_TITLES, paper_for_system, paper_number
 from tsepn.scoring.results import (ABSENT_ROWS, ROWS, ModelScores, ResultsError, _cell, _git_revision, _stat,
-                                   absent_section, load_model_scores, row_how, row_vs_paper, score_dir,
+                                   absent_section, load_model_scores, reports_section, row_how, row_vs_paper, score_dir,
                                    unavailable_reason)
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ def render_comparison(models: Sequence[ModelScores], prefix: str = "test", condi
         lines.append("")
     lines += ["## How each column was computed", ""] + _legend(models, conditions) + [""]
     lines += absent_section(models, prefix)
+    lines += reports_section(models)
     missing = [f"{m.label}: {score_dir(m.score_root, prefix, c).name}" for m in models for c in conditions
                if m.summaries.get(c) is None]
     if missing:

@@ -101,6 +101,7 @@ def unavailable_reason(summaries: Sequence[Optional[dict]], row: Row) -> Optiona
 
 
 PLOT_NAME = "RESULTS_si_snri.png"
+REPORT_FILE = "report.json"  # a system's own figures of a scored set (tsepn.bin.system_report)
 
 
 class ResultsError(ValueError):
@@ -117,14 +118,15 @@ class ModelScores:
     summaries: Dict[str, Optional[dict]] = field(default_factory=dict)  # condition -> summary
     controls: Dict[str, Optional[dict]] = field(default_factory=dict)  # condition -> wrong-enroll summary
     absent: Optional[dict] = None  # the target-absent set's summary (score_<prefix>_absent)
+    reports: Dict[str, dict] = field(default_factory=dict)  # scored set -> its report.json (tsepn.bin.system_report)
 
 
 def score_dir(root: Path, prefix: str, condition: str, wrong: bool = False) -> Path:
     return Path(root) / f"score_{prefix}_{condition}{'_wrong_enroll' if wrong else ''}"
 
 
-def read_summary(directory: Path) -> Optional[dict]:
-    path = directory / "summary.json"
+def read_summary(directory: Path, name: str = "summary.json") -> Optional[dict]:
+    path = directory / name
     if not path.is_file():
         return None
     try:
@@ -141,7 +143,33 @@ def load_model_scores(model: ModelScores, prefix: str = "test", conditions: Sequ
         model.summaries[condition] = read_summary(score_dir(model.score_root, prefix, condition))
         model.controls[condition] = read_summary(score_dir(model.score_root, prefix, condition, wrong=True))
     model.absent = read_summary(score_dir(model.score_root, prefix, ABSENT_SET))
+    for condition in conditions:
+        for wrong in (False, True):
+            folder = score_dir(model.score_root, prefix, condition, wrong)
+            report = read_summary(folder, REPORT_FILE)
+            if report is not None:
+                model.reports[folder.name[len("score_"):]] = report
     return model
+
+
+def reports_section(models: Sequence[ModelScores]) -> List[str]:
+    """Figures only some systems have (score_<set>/report.json, e.g. refsel's oracle reference), one table each."""
+    lines: List[str] = []
+    for model in models:
+        if not model.reports:
+            continue
+        first = next(iter(model.reports.values()))
+        names = sorted({k for r in model.reports.values() for k in r.get("figures", {})})
+        lines += [f"## {model.label}: {first.get('title', first.get('report', 'report'))}", "",
+                  "| set | " + " | ".join(names) + " | examples |", "|---" * (len(names) + 2) + "|"]
+        for set_name, report in model.reports.items():
+            figures = report.get("figures", {})
+            cells = ["—" if figures.get(n) is None else f"{figures[n]:.3f}" if isinstance(figures[n], float)
+                     else str(figures[n]) for n in names]
+            lines.append(f"| {set_name} | " + " | ".join(cells) + f" | {report.get('n_examples', '?')} |")
+        how = {k: v for r in model.reports.values() for k, v in r.get("how", {}).items()}
+        lines += [""] + [f"- {k}: {v}" for k, v in sorted(how.items())] + [""]
+    return lines
 
 
 def absent_section(models: Sequence[ModelScores], prefix: str) -> List[str]:
@@ -381,6 +409,7 @@ def render(
             lines += _table(model.controls, None, conditions)
             lines.append("")
     lines += absent_section(models, prefix)
+    lines += reports_section(models)
     if plot:
         lines += [f"![SI-SNRi per condition]({plot})", ""]
     lines += _provenance(models, prefix, conditions, command, configs, checkpoint)

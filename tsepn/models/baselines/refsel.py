@@ -7,13 +7,14 @@ best (or a weighted mix) of several candidate references.
     outs = model.train_outputs({"mix": mix, "pos": pos})
     # {"wave", "wave_middle", "wave_long", "speaker_logits", "selection_weights", "candidate_scores"}
 
-Candidates (this implementation; documented simplification): `num_candidates` windows of
+Candidates: with `rendered_candidates: true` the model takes a third input, `candidates`
+[B, K, C, L]: the scenario spec's candidate list (other recordings of the target, each at its
+own noise level; scenario `candidate_count`, tsepn.data.scenario), plus the whole positive
+enrollment as the last candidate (`include_whole`). Without it (and wherever only `pos` is
+given, e.g. `encode(pos)` at decoding), the fallback: `num_candidates` windows of
 `candidate_seconds` cut from the positive enrollment at evenly spaced starts, plus the whole
-enrollment as the last candidate, all inside the model. Segments of a noisy positive
-enrollment differ in quality (where the target talks alone, where others overlap, where
-nobody talks), which is the choice the selector learns. Candidates from *other*
-recordings of the target (the scenario spec's candidate list in the issue) are not
-rendered by the data pipeline yet.
+enrollment. Segments of a noisy positive enrollment differ in quality too (where the target
+talks alone, where others overlap, where nobody talks).
 
 Selector: each candidate's SpEx+ speaker embedding e_k and the mixture's embedding m (the
 same speaker encoder on the mixture) go through a small MLP on [e_k, m, e_k * m] to a
@@ -74,7 +75,7 @@ class ReferenceSelectionTSE(TSEModule):
                  blocks: int = 8, resnet_channels: int = 512, resnet_blocks: int = 3, embedding_dim: int = 256,
                  num_speakers: int = 0, num_candidates: int = 4, candidate_seconds: float = 1.0,
                  include_whole: bool = True, selector_hidden: int = 128, selection: str = "weighted",
-                 sample_rate: int = 16000):
+                 rendered_candidates: bool = False, sample_rate: int = 16000):
         super().__init__()
         self.init_args = init_args(locals())
         if selection not in SELECTIONS:
@@ -84,6 +85,7 @@ class ReferenceSelectionTSE(TSEModule):
         self.sample_rate = sample_rate
         self.in_channels = self.out_channels = channels
         self.num_candidates, self.include_whole, self.selection = num_candidates, include_whole, selection
+        self.inputs = ("mix", "pos", "candidates") if rendered_candidates else ("mix", "pos")
         self.candidate_samples = max(int(windows[-1]), int(round(candidate_seconds * sample_rate)))
         self.encoder = MultiScaleEncoder(channels, windows, filters)
         self.speaker = SpeakerEncoder(filters, tcn_channels, resnet_channels, embedding_dim, resnet_blocks)
@@ -97,12 +99,17 @@ class ReferenceSelectionTSE(TSEModule):
     def embed(self, audio: torch.Tensor) -> torch.Tensor:
         return self.speaker(self.encoder(audio))
 
-    def candidate_embeddings(self, pos: torch.Tensor) -> torch.Tensor:
-        """pos [B, C, T] -> embeddings of its candidates [B, K, D] (K = num_candidates (+1 whole))."""
+    def candidate_embeddings(self, pos: torch.Tensor, candidates: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """pos [B, C, T] (and rendered candidates [B, K, C, L], else windows of pos) -> embeddings
+        [B, K (+1 whole), D]."""
         check_audio(pos, "positive enrollment (pos)", self.in_channels)
         batch = pos.shape[0]
-        windows = cut_candidates(pos, self.num_candidates, self.candidate_samples)
-        embs = self.embed(windows.flatten(0, 1)).view(batch, self.num_candidates, -1)
+        if candidates is None or candidates.shape[1] == 0:
+            candidates = cut_candidates(pos, self.num_candidates, self.candidate_samples)
+        elif candidates.dim() != 4 or candidates.shape[0] != batch or candidates.shape[2] != self.in_channels:
+            raise ValueError(f"candidates must be [B={batch}, K, C={self.in_channels}, L], got {tuple(candidates.shape)}")
+        count = candidates.shape[1]
+        embs = self.embed(candidates.flatten(0, 1)).view(batch, count, -1)
         if self.include_whole:
             embs = torch.cat([embs, self.embed(pos)[:, None]], dim=1)
         return embs
@@ -142,7 +149,7 @@ class ReferenceSelectionTSE(TSEModule):
         return self.extract_with(mix, chosen["embedding"])[0], None
 
     def train_outputs(self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        candidates = self.candidate_embeddings(inputs["pos"])
+        candidates = self.candidate_embeddings(inputs["pos"], inputs.get("candidates"))
         chosen = self.conditioning(inputs["mix"], candidates)
         short, middle, long = self.extract_with(inputs["mix"], chosen["embedding"])
         outputs = {"wave": short, "wave_middle": middle, "wave_long": long, "speaker_embedding": chosen["embedding"],
@@ -159,11 +166,12 @@ class ReferenceSelectionTSE(TSEModule):
 
 @torch.no_grad()
 def oracle_report(model: ReferenceSelectionTSE, mix: torch.Tensor, pos: torch.Tensor,
-                  ref: torch.Tensor) -> Dict[str, torch.Tensor]:
+                  ref: torch.Tensor, rendered: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     """SI-SDR [B] of the extraction conditioned on the selected candidate ("best" choice), on
     the oracle candidate (the one whose extraction scores best against `ref`), and on each
-    candidate ([B, K]); plus the selected and oracle indices."""
-    candidates = model.candidate_embeddings(pos)
+    candidate ([B, K]); plus the selected and oracle indices. `rendered`: the spec's candidates
+    [B, K, C, L] (else windows of pos)."""
+    candidates = model.candidate_embeddings(pos, rendered)
     scores = model.scores(candidates, model.embed(mix))
     per_candidate = torch.stack([si_sdr(model.extract_with(mix, candidates[:, k])[0], ref).mean(-1)
                                  for k in range(candidates.shape[1])], dim=1)
