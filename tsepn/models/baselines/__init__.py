@@ -8,19 +8,18 @@ from its training config (task.inputs), not from here.
 """
 from __future__ import annotations
 
+_PROPOSED = "Xu et al., NeurIPS 2025 (the proposed model"
+_STREAMING = "causal, streaming: 8 ms (STFT n_fft 128, hop 64)"
+_IMPROVED = {"paper": "Xu et al., NeurIPS 2025 (the authors' early-fusion variant)", "causal": False,
+             "latency": "non-causal: whole mixture (non-causal TF-GridNet blocks)"}
 SYSTEM_INFO = {
-    "posneg": {"paper": "Xu et al., NeurIPS 2025 (the proposed model)", "causal": True,
-               "latency": "causal, streaming: 8 ms (STFT n_fft 128, hop 64)"},
-    "proposed-monaural": {"paper": "Xu et al., NeurIPS 2025 (the proposed model, published configuration)",
-                          "causal": True, "latency": "causal, streaming: 8 ms (STFT n_fft 128, hop 64)"},
-    "proposed-binaural": {"paper": "Xu et al., NeurIPS 2025 (the proposed model, binaural)", "causal": True,
-                          "latency": "causal, streaming: 8 ms (STFT n_fft 128, hop 64)"},
-    "improved-monaural": {"paper": "Xu et al., NeurIPS 2025 (the authors' early-fusion variant)", "causal": False,
-                          "latency": "non-causal: whole mixture (non-causal TF-GridNet blocks)"},
-    "improved": {"paper": "Xu et al., NeurIPS 2025 (the authors' early-fusion variant)", "causal": False,
-                 "latency": "non-causal: whole mixture (non-causal TF-GridNet blocks)"},
+    "posneg": {"paper": f"{_PROPOSED})", "causal": True, "latency": _STREAMING},
+    "proposed-monaural": {"paper": f"{_PROPOSED}, published configuration)", "causal": True, "latency": _STREAMING},
+    "proposed-binaural": {"paper": f"{_PROPOSED}, binaural)", "causal": True, "latency": _STREAMING},
+    "improved-monaural": dict(_IMPROVED),
+    "improved": dict(_IMPROVED),
     "teacher": {"paper": "clean-enrollment TF-GridNet (the paper's teacher, after LookOnceToHear)", "causal": True,
-                "latency": "causal, streaming: 8 ms (STFT n_fft 128, hop 64)"},
+                "latency": _STREAMING},
     "usef_tfgridnet": {"paper": "Zeng & Li, USEF-TSE (2024); the paper's baseline", "causal": False,
                        "latency": "non-causal: whole mixture (frame attention over the enrollment, TF-GridNetV2)"},
     "td_speakerbeam": {"paper": "Delcroix et al., ICASSP 2020 (ESPnet's TDSpeakerBeamExtractor)", "causal": False,
