@@ -298,15 +298,8 @@ def _one_frame_block_forward(block: nn.Module, x: torch.Tensor, state) -> tuple:
     from tsepn.models.attention import merge_heads, project_heads
     from tsepn.models.tfgridnet import BlockState
 
-    batch, frames, freqs, channels = x.shape
-    y = block.intra_norm.norm(x).reshape(batch * frames, freqs, channels)
-    y, _ = block.intra_rnn(y)
-    x = x + block.intra_linear(y).view(batch, frames, freqs, channels)
-
-    y = block.inter_norm.norm(x).transpose(0, 1).reshape(frames, batch * freqs, channels)
-    y, (h, c) = block.inter_rnn(y, (state.h, state.c))
-    x = x + block.inter_linear(y).view(frames, batch, freqs, channels).transpose(0, 1)
-
+    freqs = x.shape[2]
+    x, h, c = block.recurrent(x, state)
     q, k, v = project_heads(x, block.qkv_params())
     q2 = q.flatten(-2)  # [B, H, 1, F * E]
     cached = torch.matmul(q2, state.keys.flatten(-2).transpose(-1, -2))  # [B, H, 1, span - 1]

@@ -306,11 +306,9 @@ class CausalGridNetBlock(nn.Module):
         new._ring = (ring, start + 1)
         return x3.view(batch, 1, freqs, channels), new
 
-    def forward(self, x: torch.Tensor, state: BlockState) -> Tuple[torch.Tensor, BlockState]:
-        if use_fast_frame(x):
-            return self.frame_step(x, state)
+    def recurrent(self, x: torch.Tensor, state: BlockState) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The block's LSTM half (intra-frame, then inter-frame from the state): (x, h, c)."""
         batch, frames, freqs, channels = x.shape
-
         y = self.intra_norm.norm(x).reshape(batch * frames, freqs, channels)
         y, _ = self.intra_rnn(y)
         x = x + self.intra_linear(y).view(batch, frames, freqs, channels)
@@ -318,7 +316,12 @@ class CausalGridNetBlock(nn.Module):
         y = self.inter_norm.norm(x).transpose(0, 1).reshape(frames, batch * freqs, channels)
         y, (h, c) = self.inter_rnn(y, (state.h, state.c))
         x = x + self.inter_linear(y).view(frames, batch, freqs, channels).transpose(0, 1)
+        return x, h, c
 
+    def forward(self, x: torch.Tensor, state: BlockState) -> Tuple[torch.Tensor, BlockState]:
+        if use_fast_frame(x):
+            return self.frame_step(x, state)
+        x, h, c = self.recurrent(x, state)
         q, k, v = project_heads(x, self.qkv_params())
         keys = torch.cat([state.keys, k], dim=2)
         values = torch.cat([state.values, v], dim=2)
