@@ -20,10 +20,8 @@ demo: venv
 	cd $(RECIPE) && ./run.sh
 
 demo-seeds: venv
-	cd $(RECIPE) && ./run.sh --stop-stage 3 && for seed in 0 1 2; do ./run.sh --stage 4 --seed $$seed || exit 1; done
-	cd $(RECIPE) && tools=../../../tools; $$tools/venv/bin/python -m tsepn.bin.make_results --seeds --min-db 3 \
-	  --min-gap-db 3 --out exp/RESULTS_seeds_proposed.md $$(for seed in 0 1 2; do \
-	  printf 'seed%s=exp/proposed_seed%s/stage2 ' $$seed $$seed; done) && cat exp/RESULTS_seeds_proposed.md
+	cd $(RECIPE) && ./run.sh --stop-stage 3 && for seed in 0 1 2; do \
+	  ./run.sh --stage 4 --seed $$seed --seed-check "3 3" || exit 1; done && cat exp/RESULTS_seeds_proposed.md
 
 demo-binaural: venv
 	cd $(BINAURAL_RECIPE) && ./run.sh

@@ -36,6 +36,8 @@ strict=false                # true: audio at another sample rate is an error (el
 system=proposed             # conf/systems/<system>/: the training steps; experiments in $exp/<system>/
 seed=""                     # stages 4-6: empty, the configs' own `seed:`; N: seed=N for every training
                             # step, and the system's experiments in $exp/<system>_seedN/ instead
+seed_check=""               # stage 8, "MIN_DB MIN_GAP_DB": the seed table's check that every --seed run
+                            # reaches MIN_DB SI-SNRi and MIN_GAP_DB above its wrong-enrollment control
 train_args=""               # extra dotted overrides for every training step, e.g. "train.epochs=2"
 ntrain=auto                 # training processes on this machine (>1: torchrun, DistributedDataParallel);
                             # auto: one per GPU, else 2 on a CPU with >= 2 cores (one core each)
@@ -118,6 +120,8 @@ $(systems_help)
   --teacher-checkpoint FILE  use an existing teacher as the system's stage-4 step (not trained)
   --seed N                   training seed of stages 4-6 (seed=N in every step); experiments in
                              \$exp/<system>_seedN/ (default: the configs' seeds, in \$exp/<system>/)
+  --seed-check \"DB GAP\"     stage 8's table over the --seed runs checks every run reaches DB dB
+                             SI-SNRi and GAP dB above its wrong-enrollment control (default: no check)
   --train-args \"k=v ...\"    dotted config overrides for stages 4-6 (e.g. \"train.epochs=2\")
   --ntrain N                 training processes on this machine, DDP when > 1 (default $ntrain)
   --decode-config FILE --test-sets \"A B\" --wrong-enroll true|false   stages 7-8
@@ -132,6 +136,8 @@ $recipe_help}"
 
   [[ "$ntrain" = auto || "$ntrain" =~ ^[1-9][0-9]*$ ]] || die "--ntrain $ntrain: expected a positive integer or auto"
   [[ -z "$seed" || "$seed" =~ ^[0-9]+$ ]] || die "--seed $seed: expected a non-negative integer"
+  [[ -z "$seed_check" || "$seed_check" =~ ^-?[0-9.]+\ +-?[0-9.]+$ ]] ||
+    die "--seed-check '$seed_check': expected two numbers, MIN_DB MIN_GAP_DB (e.g. \"3 3\")"
   [ -z "$teacher_checkpoint" ] || [ -f "$teacher_checkpoint" ] || die "--teacher-checkpoint $teacher_checkpoint: no such file"
   if [ -z "$corpus" ]; then
     if [ -n "$librispeech_dir" ]; then corpus=librispeech; else corpus=mini; fi
@@ -291,8 +297,10 @@ $(systems_help | grep . || echo "    (none)")"
     for dir in "$exp/${system}"_seed*/; do
       [ -d "$dir" ] && dir=$(scored_dir "$(basename "$dir")") && runs+=("$(basename "$(dirname "$dir")")=$dir")
     done
+    local check_opts=() min_db min_gap
+    [ -z "$seed_check" ] || { read -r min_db min_gap <<< "$seed_check"; check_opts=(--min-db "$min_db" --min-gap-db "$min_gap"); }
     [ ${#runs[@]} -eq 0 ] ||
-      python -m tsepn.bin.make_results --seeds --out "$exp/RESULTS_seeds_$system.md" "${runs[@]}"
+      python -m tsepn.bin.make_results --seeds --out "$exp/RESULTS_seeds_$system.md" "${check_opts[@]}" "${runs[@]}"
   fi
 
   log "Done (stages $stage..$stop_stage)"
