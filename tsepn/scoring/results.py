@@ -140,15 +140,13 @@ def read_summary(directory: Path, name: str = "summary.json") -> Optional[dict]:
 
 def load_model_scores(model: ModelScores, prefix: str = "test", conditions: Sequence[str] = CONDITIONS) -> ModelScores:
     for condition in conditions:
-        model.summaries[condition] = read_summary(score_dir(model.score_root, prefix, condition))
-        model.controls[condition] = read_summary(score_dir(model.score_root, prefix, condition, wrong=True))
-    model.absent = read_summary(score_dir(model.score_root, prefix, ABSENT_SET))
-    for condition in conditions:
-        for wrong in (False, True):
+        for wrong, scores in ((False, model.summaries), (True, model.controls)):
             folder = score_dir(model.score_root, prefix, condition, wrong)
+            scores[condition] = read_summary(folder)
             report = read_summary(folder, REPORT_FILE)
             if report is not None:
                 model.reports[folder.name[len("score_"):]] = report
+    model.absent = read_summary(score_dir(model.score_root, prefix, ABSENT_SET))
     return model
 
 
