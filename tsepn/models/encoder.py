@@ -78,7 +78,7 @@ class SiameseEncoder(TFGridNet):
                 raise ValueError(f"encoder takes {self.in_channels}-channel (or mono) audio, got {channels} channels")
             wave = wave.expand(-1, self.in_channels, -1)
         x = self.conv(self.spectrum(normalise_by_std(wave)))  # [B, C, T, F]
-        x = x.permute(0, 2, 3, 1)
+        x = x.permute(0, 2, 3, 1).contiguous()  # see StreamingExtractor._input_conv: residual sums keep x's layout
         for block in self.blocks:
             x = gridnet_block_forward(block, x)
         return x

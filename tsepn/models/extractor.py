@@ -264,7 +264,9 @@ class StreamingExtractor(nn.Module):
             return out, past
         x = torch.cat([state.conv, spec], dim=2)
         past = x[:, :, x.shape[2] - (CONV_TIME_KERNEL - 1):]
-        return self.conv(x).permute(0, 2, 3, 1), past
+        # Contiguous channels-last: a permuted view here would make every residual sum of the
+        # blocks keep the conv's channels-first layout, and each later norm and linear copy it.
+        return self.conv(x).permute(0, 2, 3, 1).contiguous(), past
 
     def _output_deconv(self, x: torch.Tensor, state: StreamState):
         """Channels-last features [B, T, F, C] -> stacked spectrum [B, S, 2F, T]."""
