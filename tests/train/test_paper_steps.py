@@ -2,9 +2,18 @@
 
 One training step (and its validation) of each of the mini recipe's converted configs
 (teacher -> stage 1 -> stage 2, each starting from the previous steps' model files) on toy
-data must give bit-identical weights and figures to the code and configs of the last commit
-before task configs (`stage: teacher|distill|extract`), run from `git archive` in a
-subprocess. This is what keeps the mono demo's RESULTS.md unchanged by the move to task configs.
+data must give the weights and figures of the code and configs of the last commit before
+task configs (`stage: teacher|distill|extract`), run from `git archive` in a subprocess.
+This is what keeps the mono demo's RESULTS.md unchanged by the move to task configs.
+
+Bit-identical until issue 15: the blocks' features became contiguous after the input conv
+(the same values; 1.07-1.25x faster), which changes the summation order of some weight
+gradients by float rounding. Measured then against the old code: figures (losses, grad norm,
+validation) within 1e-6 relative; weights: 1.5 % (teacher), 2.8 % (stage 1) and 3.5 % (stage 2,
+carrying stage 1's) of the elements differ, at most by 3.1e-4, 1.1e-3 and 1.1e-3: the first
+Adam step moves each element by about lr * sign(gradient), so an element whose gradient is
+near zero can land up to 2 lr away when rounding flips that sign. The bounds below keep
+that margin and nothing more: a wrong gradient moves most elements, or the figures.
 The converted configs are read as they were at CONVERTED_REV: the demo's configs were retuned
 after it (issue 14: cosine schedule, cheaper encoder), on purpose, and this test is about the code.
 """
@@ -25,6 +34,25 @@ CONVERTED_REV = "e30f4e13a90216e1e73bc43085e9d16c0719ea6d"
 NEW_CONFIGS = [f"egs/librispeech_wham/mono/conf/systems/proposed/{name}"
                for name in ("4_teacher.yaml", "5_stage1.yaml", "6_stage2.yaml")]
 RUNNER = Path(__file__).resolve().parent / "paper_steps_run.py"
+MAX_WEIGHT_GAP = 2e-3  # per element, after the step (measured at most 1.1e-3; see the module docstring)
+MAX_DIFFERING_SHARE = 0.05  # of a step's weight elements (measured at most 3.5 %)
+FIGURE_RTOL = 1e-5  # losses, grad norm, validation figures (measured within 1e-6)
+
+
+def assert_same_figures(a, b, where):
+    """History records equal, floats within FIGURE_RTOL (relative)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), where
+        for key in a:
+            assert_same_figures(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_figures(x, y, f"{where}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=FIGURE_RTOL), (where, a, b)
+    else:
+        assert a == b, (where, a, b)
 
 
 def git(*args, **kwargs):
@@ -40,7 +68,7 @@ def run_steps(pythonpath: Path, runner: Path, out: Path, configs):
     return torch.load(out / "results.pt", weights_only=True)
 
 
-def test_converted_mini_configs_train_bit_identically_to_the_stage_code(tmp_path):
+def test_converted_mini_configs_train_like_the_stage_code(tmp_path):
     try:
         for rev in (OLD_REV, CONVERTED_REV):
             git("cat-file", "-e", f"{rev}^{{commit}}")
@@ -72,9 +100,20 @@ def test_converted_mini_configs_train_bit_identically_to_the_stage_code(tmp_path
         a, b = old[step], new[step]
         assert a["trained"] == b["trained"], step
         assert list(a["state_dict"]) == list(b["state_dict"]), step
+        differing = total = 0
         for name, value in a["state_dict"].items():
-            assert torch.equal(value, b["state_dict"][name]), (step, name)
-        assert a["history"] == b["history"], step
+            other = b["state_dict"][name]
+            assert value.dtype == other.dtype and value.shape == other.shape, (step, name)
+            if not value.is_floating_point():
+                assert torch.equal(value, other), (step, name)
+                continue
+            gap = (value - other).abs()
+            if gap.numel():
+                assert gap.max().item() <= MAX_WEIGHT_GAP, (step, name, gap.max().item())
+            differing += int((gap > 0).sum())
+            total += gap.numel()
+        assert differing <= MAX_DIFFERING_SHARE * total, (step, differing, total)
+        assert_same_figures(a["history"], b["history"], step)
     # the steps trained what the paper trains, and moved the weights
     assert [old[s]["trained"] for s in old] == [["encoder", "main"], ["encoder", "head"], ["main"]]
     assert set(new["stage1"]["history"][0]["valid"]) == {"speaker_nmse", "mse", "relative_error"}
