@@ -153,10 +153,9 @@ def enrollment_tracks(set_dir, hop: int, sample_rate: int = 16000) -> Dict[str, 
     from tsepn.fileio import read_table
 
     set_dir = Path(set_dir)
-    own = PitchDataset({"type": "scp", "args": {"set_dir": str(set_dir)}}, hop=hop, sample_rate=sample_rate).labels
     donors_file = set_dir / "enroll_from"
     if not donors_file.is_file():
-        return own
+        return PitchDataset({"type": "scp", "args": {"set_dir": str(set_dir)}}, hop=hop, sample_rate=sample_rate).labels
     if not set_dir.name.endswith("_wrong_enroll"):
         raise ValueError(f"{donors_file}: an enroll_from table outside a <set>_wrong_enroll control")
     source = set_dir.parent / set_dir.name[: -len("_wrong_enroll")]
