@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -84,13 +84,17 @@ class Extractor:
                 f" model's hop ({hop} samples at {self.sample_rate} Hz); use e.g. {rounded:g}"
             )
 
-    def __call__(self, mix: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    def __call__(self, mix: np.ndarray, pos: np.ndarray, neg: np.ndarray,
+                 side: Optional[Dict[str, np.ndarray]] = None) -> np.ndarray:
+        """`side`: inputs beyond the three a model may take (e.g. refsel's `candidates`, an
+        oracle-pitch model's `pitch`), passed to its encode() by name."""
         mix = self._check(mix, "mixture", min_samples=1)
         min_enroll = int(math.ceil(MIN_ENROLL_SECONDS * self.sample_rate))
         pos = self._check(pos, "positive enrollment", min_samples=min_enroll)
         neg = self._check(neg, "negative enrollment", min_samples=min_enroll)
         with torch.inference_mode():
-            cond = self.model.encode(self._tensor(pos), self._tensor(neg))
+            extra = {name: self._tensor(np.asarray(value, dtype=np.float32)) for name, value in (side or {}).items()}
+            cond = self.model.encode(self._tensor(pos), self._tensor(neg), **extra)
             out = self._run(self._tensor(mix), cond)
         return out[0].cpu().numpy().astype(np.float32, copy=False)
 

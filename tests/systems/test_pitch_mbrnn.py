@@ -138,3 +138,41 @@ def test_the_oracle_pitch_report_of_a_control_feeds_the_enrollment_targets_track
         np.savez(source / f"pitch_hop{model.hop}.npz", **labels)
         control = pitch(model, str(wrong), None)["figures"]["si_snri_true_pitch"]
     assert control != pytest.approx(right, abs=1e-6)
+
+
+def test_stage7_decodes_the_oracle_with_the_enrollment_speakers_true_track(tmp_path):
+    """tsepn.bin.decode gives an oracle-pitch model the set's stored labels (`side_inputs`): the
+    output is the separation with that track, and a control's is the donor's track."""
+    import numpy as np
+
+    from tsepn.audio import read_audio
+    from tsepn.bin import decode
+    from tsepn.data.pitch import enrollment_tracks
+    from tsepn.fileio import read_table, write_table
+    from tsepn.models.checkpoint import save_model
+
+    source = write_tone_set(tmp_path / "test_t")
+    wrong = tmp_path / "test_t_wrong_enroll"
+    wrong.mkdir()
+    donors = {"ex0": "ex1", "ex1": "ex0"}
+    for name in ("mix", "ref", "pos", "neg", "pos_clean"):
+        table = read_table(source / f"{name}.scp")
+        write_table(wrong / f"{name}.scp", [(k, table[donors[k]] if name in ("pos", "neg", "pos_clean") else v)
+                                            for k, v in table.items()])
+    write_table(wrong / "enroll_from", list(donors.items()))
+    model = build_model("pitch_mbrnn", **dict(MBRNN_TINY, pitch_mode="oracle")).eval()
+    save_model(tmp_path / "model.pt", model)
+    own = enrollment_tracks(source, model.hop)
+    assert {k: v.tolist() for k, v in enrollment_tracks(wrong, model.hop).items()} == \
+        {k: own[donors[k]].tolist() for k in donors}
+    for set_dir in (source, wrong):
+        out = tmp_path / f"decode_{set_dir.name}"
+        assert decode.main(["--checkpoint", str(tmp_path / "model.pt"), "--set-dir", str(set_dir),
+                            "--out-dir", str(out)]) == 0
+        tracks = enrollment_tracks(set_dir, model.hop)
+        for key, path in read_table(out / "est.scp").items():
+            mix = torch.from_numpy(read_audio(read_table(set_dir / "mix.scp")[key])[0])[None]
+            pos = torch.from_numpy(read_audio(read_table(set_dir / "pos.scp")[key])[0])[None]
+            with torch.no_grad():
+                want = model.run(mix, dict(model.encode(pos), pitch=torch.from_numpy(tracks[key])[None]))[0]
+            np.testing.assert_allclose(read_audio(path)[0], want[0].numpy(), atol=1e-5)

@@ -60,7 +60,7 @@ def test_systems_cli_lists_every_system_with_paper_size_counts(capsys):
     assert rows["usef_tfgridnet"][col["decoded with"]] == "mix, pos"
     assert rows["clean_tfgridnet_oracle"][col["decoded with"]] == "mix, pos<-pos_clean"  # its decode.yaml
     assert "Delcroix" in rows["td_speakerbeam"][col["paper"]]
-    assert rows["pitch_mbrnn_oracle"][col["decoded with"]] == "not by stage 7 (needs pitch)"
+    assert rows["pitch_mbrnn_oracle"][col["decoded with"]] == "mix, pos, pitch (the true track)"
     print(out)
     # README's one system table says the same for every paper-size system (params, latency, inputs)
     readme = (SYSTEMS_DIR.parents[4] / "README.md").read_text()

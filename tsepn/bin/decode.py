@@ -4,7 +4,9 @@
         --out-dir exp/x/decode_test_m2e2 [--config conf/decode.yaml] [--nj 4 --job 2]
     python -m tsepn.bin.decode --merge --out-dir exp/x/decode_test_m2e2 --nj 4 [--set-dir ...]
 
-Inputs: `mix.scp`, `pos.scp`, `neg.scp` of a set directory (or --mix/--pos/--neg).
+Inputs: `mix.scp`, `pos.scp`, `neg.scp` of a set directory (or --mix/--pos/--neg); a model
+that takes more (`side_inputs`: refsel's rendered candidate references, an oracle-pitch
+model's true f0 track) gets them from the set directory.
 Outputs: DIR/audio/<key>.wav (float32; or .flac, 24-bit) and DIR/est.scp; with
 --nj N each job J (1-based) takes the J-th contiguous split of the sorted keys
 and writes DIR/est.J.scp, and `--merge` joins those into DIR/est.scp.
@@ -28,7 +30,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from tsepn.progress import progress
@@ -91,6 +93,43 @@ def input_lists(args, enrollment: str = "pos") -> Dict[str, Dict[str, str]]:
     return tables
 
 
+SIDE_INPUTS = ("candidates", "pitch")
+
+
+def side_inputs(model, set_dir: Optional[str]) -> Callable[[str], Dict[str, np.ndarray]]:
+    """key -> the inputs beyond mix/pos/neg the model declares (`model.inputs`), from the set:
+    - `candidates` (reference selection): the spec's candidate references rendered (the donor
+      example's spec in a `<set>_wrong_enroll` control); none where the set's specs have no
+      candidate list, and the model then cuts windows of pos;
+    - `pitch` (an oracle-pitch model): the true f0 track of the enrollment's speaker
+      (tsepn.data.pitch.enrollment_tracks; the labels are computed once and stored in the set)."""
+    wanted = [name for name in getattr(model, "inputs", ()) if name not in ("mix", "pos", "neg")]
+    unknown = [name for name in wanted if name not in SIDE_INPUTS]
+    if unknown:
+        raise DecodeError(f"the model takes {', '.join(unknown)}, which decoding cannot give (it gives "
+                          f"mix, pos, neg and, from a set directory, {', '.join(SIDE_INPUTS)})")
+    if wanted and not set_dir:
+        raise DecodeError(f"the model takes {', '.join(wanted)}: decode it from a --set-dir")
+    getters = []
+    if "candidates" in wanted:
+        from tsepn.data.dataset import ScpDataset
+        from tsepn.data.render import Renderer
+
+        specs, renderer = ScpDataset(set_dir), Renderer()
+
+        def candidates(key: str) -> Dict[str, np.ndarray]:
+            spec = specs.enroll_spec(key)
+            return {"candidates": renderer.render_candidates(spec)} if spec and spec.get("candidates") else {}
+
+        getters.append(candidates)
+    if "pitch" in wanted:
+        from tsepn.data.pitch import enrollment_tracks
+
+        tracks = enrollment_tracks(set_dir, model.hop, model.sample_rate)
+        getters.append(lambda key: {"pitch": tracks[key]})
+    return lambda key: {name: value for get in getters for name, value in get(key).items()}
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -139,8 +178,9 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
     rate = extractor.sample_rate
     audio_dir = out_dir / "audio"
     suffix, subtype = config.audio_format, AUDIO_FORMATS[config.audio_format]
+    side = side_inputs(extractor.model, args.set_dir)
     entries = []
-    skipped = clipped = 0
+    skipped = clipped = rendered = 0
     model_seconds = audio_seconds = 0.0
     for key in progress(keys, desc=f"decode job {args.job}/{args.nj}", unit="utt"):
         if "/" in key or key.startswith("."):
@@ -153,9 +193,11 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
         mix, _ = read_audio(tables["mix"][key], sample_rate=rate, strict=True)
         pos, _ = read_audio(tables["pos"][key], sample_rate=rate, strict=True)
         neg, _ = read_audio(tables["neg"][key], sample_rate=rate, strict=True)
+        extra = side(key)
+        rendered += "candidates" in extra
         start = time.perf_counter()
         try:
-            out = extractor(mix, pos, neg)
+            out = extractor(mix, pos, neg, extra)
         except (ValueError, RuntimeError) as err:  # input the model cannot take, or a chunk size it refuses
             raise DecodeError(f"{key}: {err}") from None
         model_seconds += time.perf_counter() - start
@@ -169,6 +211,9 @@ def decode(args, config: DecodeConfig, argv: Sequence[str]) -> Path:
     write_table(scp, entries)
     if skipped:
         log.info("%d of %d example(s) already decoded, skipped", skipped, len(keys))
+    if "candidates" in getattr(extractor.model, "inputs", ()):
+        log.info("candidate references: the set's rendered ones for %d example(s), windows of pos for %d",
+                 rendered, len(keys) - skipped - rendered)
     if clipped:
         log.warning("%d output(s) exceeded full scale and were clipped for flac; use audio_format: wav", clipped)
     if audio_seconds > 0:

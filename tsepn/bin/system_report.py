@@ -9,8 +9,8 @@ The recipe runs it for every scored set of a system whose folder holds `report.y
   selector picks, beside the oracle candidate's (tsepn.bin.refsel_oracle);
 - `pitch`: a pitch-aware MBRNN's pitch precision rate on the set (share of the clean target's
   voiced frames, Praat labels, where its f0 estimate is within 50 cents) and its SI-SNRi with
-  the estimate beside the true pitch track; for `pitch_mode: oracle` (which needs the labels to
-  run at all, so stage 7 cannot decode it) the SI-SNRi with the true track.
+  the estimate beside the true pitch track; for `pitch_mode: oracle` the SI-SNRi with the true
+  track (what stage 7 decodes it with, tsepn.bin.decode.side_inputs).
 Writes OUT_DIR/report.json atomically: {report, title, n_examples, figures: {name: value},
 how: {name: text}}; make_results puts the figures in RESULTS.md and exp/RESULTS.md.
 """
@@ -58,7 +58,7 @@ def refsel_oracle(model, set_dir: str, max_examples: Optional[int]) -> dict:
 
 
 def pitch(model, set_dir: str, max_examples: Optional[int]) -> dict:
-    from tsepn.data.pitch import PitchDataset, precision_rate
+    from tsepn.data.pitch import PitchDataset, enrollment_tracks, precision_rate
     from tsepn.losses import si_sdr
     from tsepn.models.baselines.mbrnn import PitchMBRNN
 
@@ -68,14 +68,7 @@ def pitch(model, set_dir: str, max_examples: Optional[int]) -> dict:
     count = len(data) if max_examples is None else min(max_examples, len(data))
     # a wrong-enrollment control feeds the enrollment target's track (the donor example's), as the
     # enrollment is the donor's: the true track of the mixture's target would leak the answer
-    donors = {}
-    if (Path(set_dir) / "enroll_from").is_file():
-        from tsepn.fileio import read_table
-
-        donors = read_table(Path(set_dir) / "enroll_from")
-        source = Path(set_dir).parent / Path(set_dir).name[: -len("_wrong_enroll")]
-        donor_labels = PitchDataset({"type": "scp", "args": {"set_dir": str(source)}}, hop=model.hop,
-                                    sample_rate=model.sample_rate).labels
+    tracks = enrollment_tracks(set_dir, model.hop, model.sample_rate)
     estimates, labels = [], []
     sums: Dict[str, float] = {}
     for i in range(count):
@@ -90,7 +83,7 @@ def pitch(model, set_dir: str, max_examples: Optional[int]) -> dict:
             labels.append(item["pitch"])
             runs["si_snri_estimated_pitch"] = wave
         if model.pitch_mode != "none":
-            track = torch.from_numpy(donor_labels[donors[item["key"]]]) if donors else item["pitch"]
+            track = torch.from_numpy(tracks[item["key"]])
             runs["si_snri_true_pitch"] = model.separate(mix, model.log_magnitude(mix), cond["embedding"], track[None])
         for name, wave in runs.items():
             sums[name] = sums.get(name, 0.0) + float(si_sdr(wave, ref).mean()) - mixture

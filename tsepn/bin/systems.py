@@ -86,8 +86,8 @@ def describe(system_dir: Path, build: bool = True) -> Optional[SystemRow]:
     inputs = cfg.task.inputs if cfg.task.inputs is not None else {name: name for name in takes}
     trained_on = ", ".join(f"{k}<-{v}" if k != v else k for k, v in inputs.items())
     decoded = [n for n in ("mix", "pos", "neg") if n in (takes or tuple(inputs))]
-    # inputs stage 7 does not give: rendered candidates have a fallback (windows of pos), others do not
-    extra = [n for n in (takes or tuple(inputs)) if n not in ("mix", "pos", "neg", "candidates")]
+    # inputs stage 7 does not give (tsepn.bin.decode.side_inputs gives candidates and pitch from the set)
+    extra = [n for n in (takes or tuple(inputs)) if n not in ("mix", "pos", "neg", "candidates", "pitch")]
     decode_conf = system_dir / "decode.yaml"
     if decode_conf.is_file() and "pos" in decoded:
         from tsepn.config import load_yaml
@@ -99,7 +99,8 @@ def describe(system_dir: Path, build: bool = True) -> Optional[SystemRow]:
                      paper=info.get("paper", ""), params=params, causal=causal, latency=info.get("latency", "?"),
                      trained_on=trained_on, description=first_comment(last),
                      decoded_with=f"not by stage 7 (needs {', '.join(extra)})" if extra else ", ".join(decoded)
-                     + (" (candidates: windows of pos)" if "candidates" in takes else ""))
+                     + (", candidates (the set's, else windows of pos)" if "candidates" in takes else "")
+                     + (", pitch (the true track)" if "pitch" in takes else ""))
 
 
 def systems(conf_dir: Path, build: bool = True) -> List[SystemRow]:

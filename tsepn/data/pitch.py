@@ -144,3 +144,20 @@ class PitchDataset(Dataset):
             label = self._track(item["ref"])
         item["pitch"] = torch.from_numpy(np.asarray(label, dtype=np.float32))
         return item
+
+
+def enrollment_tracks(set_dir, hop: int, sample_rate: int = 16000) -> Dict[str, np.ndarray]:
+    """key -> the true f0 track of the speaker each example's enrollment names (what an oracle-pitch
+    model is fed): the example's own target, or in a `<set>_wrong_enroll` control (`enroll_from`)
+    the donor example's target, so the control does not hand the model the mixture target's track."""
+    from tsepn.fileio import read_table
+
+    set_dir = Path(set_dir)
+    donors_file = set_dir / "enroll_from"
+    if not donors_file.is_file():
+        return PitchDataset({"type": "scp", "args": {"set_dir": str(set_dir)}}, hop=hop, sample_rate=sample_rate).labels
+    if not set_dir.name.endswith("_wrong_enroll"):
+        raise ValueError(f"{donors_file}: an enroll_from table outside a <set>_wrong_enroll control")
+    source = set_dir.parent / set_dir.name[: -len("_wrong_enroll")]
+    donor = PitchDataset({"type": "scp", "args": {"set_dir": str(source)}}, hop=hop, sample_rate=sample_rate).labels
+    return {key: donor[src] for key, src in read_table(donors_file).items()}

@@ -186,9 +186,14 @@ class PitchMBRNN(TSEModule):
         return F.pad(out, (0, mix.shape[-1] - out.shape[-1]))
 
     # ------------------------------------------------------------------ interface
-    def encode(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """The enrollment (`pos`) -> {"embedding": [B, D]}; `neg` is ignored."""
-        return {"embedding": self.embed(pos)}
+    def encode(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None,
+               pitch: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """The enrollment (`pos`) -> {"embedding": [B, D]}; `neg` is ignored. `pitch` [B, F]: the
+        true f0 track an oracle-pitch model separates with (stage 7 gives it from the set's labels)."""
+        cond = {"embedding": self.embed(pos)}
+        if pitch is not None:
+            cond["pitch"] = pitch
+        return cond
 
     def run(self, mix: torch.Tensor, cond: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """-> (waveform, the f0 estimate or None)."""

@@ -2,7 +2,7 @@
 best (or a weighted mix) of several candidate references.
 
     model = build_model("refsel", num_candidates=4, candidate_seconds=1.0)
-    cond = model.encode(pos)                   # candidates cut from pos, embedded, scored -> [B, D]
+    cond = model.encode(pos)                   # candidates cut from pos (or encode(pos, None, candidates)), embedded
     out, _ = model(mix, cond)
     outs = model.train_outputs({"mix": mix, "pos": pos})
     # {"wave", "wave_middle", "wave_long", "speaker_logits", "selection_weights", "candidate_scores"}
@@ -130,9 +130,11 @@ class ReferenceSelectionTSE(TSEModule):
         return torch.einsum("bk,bkd->bd", weights, candidates), weights
 
     # ------------------------------------------------------------------ interface
-    def encode(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """The candidates of `pos` embedded; selection needs the mixture, so it happens in forward."""
-        return {"candidates": self.candidate_embeddings(pos)}
+    def encode(self, pos: torch.Tensor, neg: Optional[torch.Tensor] = None,
+               candidates: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """The candidates embedded (the rendered ones [B, K, C, L] when given, else windows of `pos`);
+        selection needs the mixture, so it happens in forward."""
+        return {"candidates": self.candidate_embeddings(pos, candidates)}
 
     def conditioning(self, mix: torch.Tensor, candidates: torch.Tensor) -> Dict[str, torch.Tensor]:
         scores = self.scores(candidates, self.embed(mix))
