@@ -190,7 +190,13 @@ def test_recipe_configs_load():
     mini = load_simulate_conf(conf_dir / "simulate.yaml")
     paper = load_simulate_conf(conf_dir / "simulate_paper.yaml")
     names = [s.name for s in mini.sets]
-    assert names == ["dev_m2e2", "test_m2e2", "test_m2e3", "test_m3e2", "test_m3e3", "test_absent"]
+    tests = ["test_m2e2", "test_m2e3", "test_m3e2", "test_m3e3"]
+    assert names == ["dev_m2e2", *tests, *[f"{t}_cand" for t in tests], "test_absent"]
+    # the candidate sets redraw the test sets (same seeds) and add candidate references
+    by_name = {s.name: s for s in mini.sets}
+    for t in tests:
+        assert by_name[f"{t}_cand"].seed == by_name[t].seed
+        assert by_name[f"{t}_cand"].scenario["candidate_count"] > 0 and "candidate_count" not in by_name[t].scenario
     assert [s.num_examples for s in paper.sets[1:5]] == [5000] * 4
     assert mini.scenario.snr_db == [-2.5, 2.5] and mini.scenario.sample_rate == 16000
 
