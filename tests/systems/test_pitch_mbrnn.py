@@ -97,6 +97,26 @@ def write_tone_set(folder, count: int = 2, seconds: float = 0.5):
     return folder
 
 
+SWAPPED_DONORS = {"ex0": "ex1", "ex1": "ex0"}
+
+
+def write_tone_set_and_control(tmp_path):
+    """A two-example tone set `test_t` and its `test_t_wrong_enroll` control (each example with the
+    other's enrollments, `enroll_from` naming the donor); the tone set has no scenario specs, so
+    tsepn.data.sets.make_wrong_enroll cannot build it."""
+    from tsepn.fileio import read_table, write_table
+
+    source = write_tone_set(tmp_path / "test_t")
+    wrong = tmp_path / "test_t_wrong_enroll"
+    wrong.mkdir()
+    for name in ("mix", "ref", "pos", "neg", "pos_clean"):
+        table = read_table(source / f"{name}.scp")
+        write_table(wrong / f"{name}.scp", [(k, table[SWAPPED_DONORS[k]] if name in ("pos", "neg", "pos_clean") else v)
+                                            for k, v in table.items()])
+    write_table(wrong / "enroll_from", list(SWAPPED_DONORS.items()))
+    return source, wrong, SWAPPED_DONORS
+
+
 @pytest.mark.parametrize("mode", ["joint", "oracle"])
 def test_the_stage8_pitch_report(tmp_path, mode):
     from tsepn.bin.system_report import pitch
@@ -118,17 +138,8 @@ def test_the_oracle_pitch_report_of_a_control_feeds_the_enrollment_targets_track
     import numpy as np
 
     from tsepn.bin.system_report import pitch
-    from tsepn.fileio import read_table, write_table
 
-    source = write_tone_set(tmp_path / "test_t")
-    wrong = tmp_path / "test_t_wrong_enroll"
-    wrong.mkdir()
-    donors = {"ex0": "ex1", "ex1": "ex0"}
-    for name in ("mix", "ref", "pos", "neg", "pos_clean"):
-        table = read_table(source / f"{name}.scp")
-        write_table(wrong / f"{name}.scp", [(k, table[donors[k]] if name in ("pos", "neg", "pos_clean") else v)
-                                            for k, v in table.items()])
-    write_table(wrong / "enroll_from", list(donors.items()))
+    source, wrong, donors = write_tone_set_and_control(tmp_path)
     model = build_model("pitch_mbrnn", **dict(MBRNN_TINY, pitch_mode="oracle")).eval()
     with torch.no_grad():
         right = pitch(model, str(source), None)["figures"]["si_snri_true_pitch"]
@@ -148,18 +159,10 @@ def test_stage7_decodes_the_oracle_with_the_enrollment_speakers_true_track(tmp_p
     from tsepn.audio import read_audio
     from tsepn.bin import decode
     from tsepn.data.pitch import enrollment_tracks
-    from tsepn.fileio import read_table, write_table
+    from tsepn.fileio import read_table
     from tsepn.models.checkpoint import save_model
 
-    source = write_tone_set(tmp_path / "test_t")
-    wrong = tmp_path / "test_t_wrong_enroll"
-    wrong.mkdir()
-    donors = {"ex0": "ex1", "ex1": "ex0"}
-    for name in ("mix", "ref", "pos", "neg", "pos_clean"):
-        table = read_table(source / f"{name}.scp")
-        write_table(wrong / f"{name}.scp", [(k, table[donors[k]] if name in ("pos", "neg", "pos_clean") else v)
-                                            for k, v in table.items()])
-    write_table(wrong / "enroll_from", list(donors.items()))
+    source, wrong, donors = write_tone_set_and_control(tmp_path)
     model = build_model("pitch_mbrnn", **dict(MBRNN_TINY, pitch_mode="oracle")).eval()
     save_model(tmp_path / "model.pt", model)
     own = enrollment_tracks(source, model.hop)
