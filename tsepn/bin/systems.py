@@ -86,8 +86,10 @@ def describe(system_dir: Path, build: bool = True) -> Optional[SystemRow]:
     inputs = cfg.task.inputs if cfg.task.inputs is not None else {name: name for name in takes}
     trained_on = ", ".join(f"{k}<-{v}" if k != v else k for k, v in inputs.items())
     decoded = [n for n in ("mix", "pos", "neg") if n in (takes or tuple(inputs))]
-    # inputs stage 7 does not give (tsepn.bin.decode.side_inputs gives candidates and pitch from the set)
-    extra = [n for n in (takes or tuple(inputs)) if n not in ("mix", "pos", "neg", "candidates", "pitch")]
+    # inputs stage 7 does not give (beyond mix/pos/neg it gives SIDE_INPUTS from the set)
+    from tsepn.bin.decode import SIDE_INPUTS
+
+    extra = [n for n in (takes or tuple(inputs)) if n not in ("mix", "pos", "neg", *SIDE_INPUTS)]
     decode_conf = system_dir / "decode.yaml"
     if decode_conf.is_file() and "pos" in decoded:
         from tsepn.config import load_yaml
