@@ -15,9 +15,9 @@ would take at the machine's fp32 matmul rate, measured here on one thread (best 
 few short runs) and multiplied by the figure's thread count. Element-wise work is not
 counted, so no implementation of the same computation can beat it.
 
-The process keeps freed memory (tsepn.allocator.retain_freed_memory, as the extraction
-and training entry points may), so large calls do not page-fault their activations in
-again on every call.
+The process keeps freed memory (tsepn.allocator.retain_freed_memory, as the training,
+decoding and extraction entry points do), so large calls do not page-fault their
+activations in again on every call.
 
 OpenMP threads that spin while waiting make a 2-thread step many times slower as soon as
 other processes share the cores (measured here: 237 s instead of 15 s), so this module

@@ -35,6 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from tsepn.progress import progress
 
+from tsepn.allocator import retain_freed_memory
 from tsepn.audio import read_audio, write_audio
 from tsepn.scoring.scorer import check_keys
 from tsepn.config import ConfigError, load_config
@@ -286,6 +287,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    retain_freed_memory()  # every example's call allocates its activations again (tsepn.allocator)
     try:
         if args.merge:
             merge(args)

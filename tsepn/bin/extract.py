@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from tsepn.allocator import retain_freed_memory
 from tsepn.audio import AudioError, audio_info, read_audio
 from tsepn.fileio import TableError
 from tsepn.runtime.segments import cut_enrollments
@@ -99,6 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"--chunk-seconds must be > 0, got {args.chunk_seconds}")
     if Path(args.out).suffix.lower() != ".wav":
         parser.error(f"--out must name a .wav file, got {args.out!r}")
+    retain_freed_memory()  # a long recording's calls allocate their activations again (tsepn.allocator)
     try:
         run(args)
     except ExtractError as err:

@@ -21,6 +21,7 @@ import logging
 import sys
 from typing import List, Optional
 
+from tsepn.allocator import retain_freed_memory
 from tsepn.config import ConfigError, parse_variables
 from tsepn.train.monitor import LOG_FORMAT
 from tsepn.train.schema import load_train_config
@@ -62,6 +63,8 @@ def save_untrained(cfg, exp_dir, rank: int) -> bool:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from tsepn.train.distributed import launch_rank, shutdown
+
+    retain_freed_memory()  # every step allocates its activations again (tsepn.allocator)
 
     # under torchrun only rank 0 reports progress; the others speak up for warnings and errors
     logging.basicConfig(level=logging.INFO if launch_rank() == 0 else logging.WARNING, format=LOG_FORMAT)
