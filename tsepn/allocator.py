@@ -8,9 +8,10 @@ short-lived activations, so each call page-faults all of them in again: measured
 kernel. Raising both thresholds once per process makes freed blocks reusable; the cost is
 that the process keeps its peak heap resident.
 
-The entry points that run models call it first: tsepn.bin.train (a demo teacher step:
-0.47-0.52 -> 0.35-0.41 s CPU, 20 000-29 000 -> ~1 000 minor faults per step),
-tsepn.bin.decode and tsepn.bin.extract, and the benchmarks that time them. The library
+The entry points that run models call it first: tsepn.bin.train (the demo's teacher stage,
+two DDP processes on an idle 2-core machine: 264 -> 232 s, the same weights; a lone process
+on an idle machine gains little, a loaded one more: 20 000-29 000 -> ~1 000 minor faults per
+step), tsepn.bin.decode and tsepn.bin.extract, and the benchmarks that time them. The library
 (tsepn.api) leaves the host process's allocator alone.
 """
 from __future__ import annotations
