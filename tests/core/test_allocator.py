@@ -38,6 +38,7 @@ def test_a_freed_block_is_reused_instead_of_faulted_in_again():
 @pytest.mark.parametrize("module, argv", [
     ("tsepn.bin.decode", ["--set-dir", "nowhere", "--out-dir", "nowhere"]),  # fails later: no --checkpoint
     ("tsepn.bin.train", ["--config", "missing.yaml", "--exp-dir", "nowhere"]),  # fails later: no config
+    ("tsepn.bin.extract", ["missing.pt", "--mix", "m.wav", "--pos", "p.wav", "--neg", "n.wav", "--out", "o.wav"]),
 ])
 def test_the_model_entry_points_keep_freed_memory(module, argv, monkeypatch, tmp_path):
     import importlib
